@@ -1,0 +1,148 @@
+"""A dataset's meshes on disk: building them (generator or user folder) and finding them again.
+
+Layout of `data/meshes/<dataset>/`:
+    index.json   {"format": 1, "dataset", "source", "fingerprint", "meshes": [{"id", "file", "split", "params"}]}
+    0000.ply ... one binary PLY per mesh (see `assets.mesh`)
+
+Mesh ids are 0..N-1; the first ones are train meshes, the rest test meshes, so a test mesh can
+never appear in a train sweep (the plan draws each split's meshes from its own id list).
+The folder is written to a temporary sibling and renamed into place: it is complete or absent.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from assets.mesh import Mesh, MeshError, read_ply, write_ply
+from config import ConfigError, DatasetConfig, UserError
+
+INDEX = "index.json"
+FORMAT = 1
+GENERATORS = ("faces", "chairs")
+
+
+@dataclass(frozen=True)
+class MeshEntry:
+    id: int
+    file: str
+    split: str
+    params: dict
+
+
+class MeshCatalog:
+    def __init__(self, root: Path, entries: Sequence[MeshEntry], fingerprint: str = ""):
+        self.root = Path(root)
+        self.entries = list(entries)
+        self.fingerprint = fingerprint
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def ids(self, split: str) -> list[int]:
+        return [e.id for e in self.entries if e.split == split]
+
+    def path(self, mesh_id: int) -> Path:
+        return self.root / self.entries[mesh_id].file
+
+    def load(self, mesh_id: int) -> Mesh:
+        return read_ply(self.path(mesh_id))
+
+
+def split_counts(ds: DatasetConfig, count: int | None) -> tuple[int, int]:
+    """(train, test) mesh counts; `count` overrides the total and keeps the test fraction."""
+    train, test = ds.meshes.train, ds.meshes.test
+    if count is None:
+        return train, test
+    if count < 1:
+        raise ConfigError(f"--count is {count}; ask for at least 1 mesh")
+    n_test = 0 if count == 1 else max(1, round(count * test / (train + test)))
+    return count - n_test, n_test
+
+
+def fingerprint(ds: DatasetConfig, seed: int, count: int | None) -> str:
+    """Identifies what a mesh folder was built from, so a stale folder is rebuilt, not reused."""
+    key = {"source": asdict(ds.source), "counts": split_counts(ds, count), "seed": seed, "format": FORMAT}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_meshes(ds: DatasetConfig, seed: int, out: Path | str, count: int | None = None) -> MeshCatalog:
+    """Write the dataset's meshes to `out`, unless `out` already holds exactly these meshes."""
+    out = Path(out)
+    fp = fingerprint(ds, seed, count)
+    existing = _try_open(out)
+    if existing is not None and existing.fingerprint == fp:
+        return existing
+    n_train, n_test = split_counts(ds, count)
+    if ds.source.kind == "generator":
+        meshes, params = _generate(ds, seed, n_train + n_test)
+        splits = ["train"] * n_train + ["test"] * n_test
+    else:
+        from assets.userfiles import load_folder
+
+        meshes, params, splits = load_folder(ds, seed, n_train, n_test)
+
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    entries = []
+    for i, (mesh, p, split) in enumerate(zip(meshes, params, splits)):
+        name = f"{i:04d}.ply"
+        write_ply(tmp / name, mesh)
+        entries.append(MeshEntry(i, name, split, p))
+    index = {"format": FORMAT, "dataset": ds.name, "source": asdict(ds.source), "fingerprint": fp,
+             "meshes": [asdict(e) for e in entries]}
+    (tmp / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return MeshCatalog(out, entries, fp)
+
+
+def open_catalog(root: Path | str, dataset: str = "") -> MeshCatalog:
+    root = Path(root)
+    catalog = _try_open(root)
+    if catalog is None:
+        hint = f" --dataset {dataset}" if dataset else ""
+        raise MeshError(f"mesh folder {root} is missing or has no {INDEX}; run `python cli.py assets{hint}` first")
+    return catalog
+
+
+def ensure_meshes(ds: DatasetConfig, seed: int, root: Path | str | None = None) -> MeshCatalog:
+    """The dataset's meshes, building them first if the folder is missing or stale."""
+    return build_meshes(ds, seed, root or ds.mesh_dir())
+
+
+def _try_open(root: Path) -> MeshCatalog | None:
+    try:
+        index = json.loads((root / INDEX).read_text())
+        entries = [MeshEntry(**e) for e in index["meshes"]]
+        return MeshCatalog(root, entries, index.get("fingerprint", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _generate(ds: DatasetConfig, seed: int, count: int) -> tuple[list[Mesh], list[dict]]:
+    name = ds.generator
+    if name not in GENERATORS:
+        raise ConfigError(f"datasets.{ds.name}.source.generator: is '{name}'; choose one of: {', '.join(GENERATORS)}, "
+                          "or use kind: folder")
+    gen = importlib.import_module(f"assets.{name}")
+    meshes, params = [], []
+    for i in range(count):
+        # One stream per mesh: mesh i is the same whatever the total count.
+        rng = np.random.default_rng([seed, i])
+        p = gen.sample(rng)
+        meshes.append(gen.build(p))
+        params.append(p)
+    return meshes, params
+
+
+__all__ = ["MeshCatalog", "MeshEntry", "build_meshes", "open_catalog", "ensure_meshes", "split_counts", "UserError"]

@@ -1,0 +1,134 @@
+"""Command line of the DC-IGN pipeline: a thin click layer over the stage packages.
+
+    python cli.py assets   --dataset faces            # meshes           -> data/meshes/<dataset>/
+    python cli.py render   --factor light             # Blender renders  -> data/renders/<dataset>/<factor>/
+    python cli.py shard    --dataset faces            # packed sweeps    -> data/shards/<dataset>/
+    python cli.py train    --dataset faces --model dcign    # -> models/<dataset>-<model>.pt
+    python cli.py evaluate --dataset faces --model dcign    # -> metrics/, plots/, reports/
+    python cli.py rerender IMAGE --model models/faces-dcign.pt --factor azimuth --values -60 0 60
+
+Every command reads `params.yaml` (or `--params FILE`) once; options override single values.
+Bad input prints one line starting with `error:` and exits with code 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from config import RENDER_SETS, Params, UserError, check_factor, load_params
+
+
+def user_errors(fn):
+    """Turn UserError into a one-line message and exit code 2 (no traceback for bad input)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def dataset_names(params: Params, choice: str) -> list[str]:
+    if choice == "all":
+        return list(params.datasets)
+    params.dataset(choice)  # raises a one-line error for an unknown name
+    return [choice]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--params", "params_path", default="params.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="Parameters file.")
+@click.pass_context
+def main(ctx: click.Context, params_path: str) -> None:
+    """DC-IGN: procedural meshes, Blender renders, factor-grouped shards, model, evaluation."""
+    ctx.obj = params_path
+
+
+def _params(ctx: click.Context, seed: int | None = None) -> Params:
+    params = load_params(ctx.obj)
+    return params if seed is None else dataclasses.replace(params, seed=seed)
+
+
+# ------------------------------------------------------------------------------------ assets
+
+
+@main.command()
+@click.option("--dataset", default="all", show_default=True, help="Dataset name from params.yaml, or 'all'.")
+@click.option("--count", type=int, default=None,
+              help="Number of meshes (default: train + test from params.yaml; the first are train).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default data/meshes/<dataset>; with several datasets, DIR/<dataset>).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: params.yaml seed).")
+@click.option("--preview", type=click.Path(dir_okay=False), default=None,
+              help="Also render a contact sheet of the meshes to this PNG (needs Blender).")
+@click.pass_context
+@user_errors
+def assets(ctx, dataset, count, out, seed, preview):
+    """Generate (or import and normalise) a dataset's meshes."""
+    from assets.catalog import build_meshes
+
+    params = _params(ctx, seed)
+    names = dataset_names(params, dataset)
+    for name in names:
+        ds = params.dataset(name)
+        target = Path(out) / name if (out and len(names) > 1) else Path(out) if out else ds.mesh_dir()
+        catalog = build_meshes(ds, params.seed, target, count=count)
+        click.echo(f"{name}: {len(catalog)} meshes -> {target}")
+        if preview:
+            from render.preview import contact_sheet
+
+            sheet = Path(preview) if len(names) == 1 else Path(preview).with_name(f"{name}-{Path(preview).name}")
+            contact_sheet(catalog, params, ds, sheet)
+            click.echo(f"{name}: contact sheet -> {sheet}")
+
+
+# ------------------------------------------------------------------------------------ render
+
+
+@main.command()
+@click.option("--factor", required=True, metavar="|".join(RENDER_SETS),
+              help="Which set to render: a one-factor sweep type, or the i.i.d. set.")
+@click.option("--dataset", default="all", show_default=True, help="Dataset name from params.yaml, or 'all'.")
+@click.option("--groups", type=click.IntRange(min=0), default=None,
+              help="Training sweeps (iid: training groups); default from params.yaml.")
+@click.option("--steps", type=int, default=None, help="Images per sweep (>= 2); default from params.yaml.")
+@click.option("--range", "value_range", type=float, nargs=2, default=None, metavar="MIN MAX",
+              help="Range of the swept factor in degrees (factor sweeps only).")
+@click.option("--size", type=int, default=None, help="Image size in pixels (>= 8).")
+@click.option("--samples", type=int, default=None, help="Cycles samples per pixel.")
+@click.option("--workers", type=int, default=None, help="Render processes (0 = one per core).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default data/renders/<dataset>/<factor>; with several datasets, DIR/<dataset>).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: params.yaml seed).")
+@click.pass_context
+@user_errors
+def render(ctx, factor, dataset, groups, steps, value_range, size, samples, workers, out, seed):
+    """Render sweeps of one factor with Blender (Cycles): PNGs and labels.csv."""
+    from render.runner import RenderJob, render_set
+
+    check_factor(factor)
+    params = _params(ctx, seed)
+    overrides = {k: v for k, v in dict(size=size, samples=samples, workers=workers).items() if v is not None}
+    if overrides:
+        settings = dataclasses.replace(params.render, **overrides)
+        settings.check("render")  # the options override render.* keys; errors name those keys
+        params = dataclasses.replace(params, render=settings)
+    names = dataset_names(params, dataset)
+    for name in names:
+        ds = params.dataset(name)
+        target = Path(out) / name if (out and len(names) > 1) else Path(out) if out else ds.render_dir(factor)
+        job = RenderJob(dataset=name, factor=factor, out=target, groups=groups, steps=steps,
+                        value_range=tuple(value_range) if value_range else None)
+        render_set(params, job)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,394 @@
+"""Typed, validated run configuration: `params.yaml` in, frozen dataclasses out.
+
+Everything a run depends on lives in `params.yaml`. It is read once, here, by `load_params`,
+and every other module receives the typed objects below instead of raw dicts. Unknown keys
+are errors (a typo must not silently fall back to a default), and every error is one line
+naming the key and what to do: `ConfigError`, which the CLI turns into exit code 2.
+
+Conventions used throughout the project:
+- Angles are in degrees. Factor order in label arrays is `FACTORS` = (azimuth, elevation, light).
+- Camera azimuth 0 looks at the object's front; positive azimuth moves the camera toward the
+  object's left side (counter-clockwise seen from above, +Z up). Elevation > 0 looks down from
+  above. Light azimuth uses the same convention as camera azimuth, in the object's frame.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+FACTORS: tuple[str, ...] = ("azimuth", "elevation", "light")
+"""Continuous scene factors, in the column order of every label array."""
+SWEEPS: tuple[str, ...] = FACTORS + ("intrinsic",)
+"""Training sweep types: one continuous factor varies, or the mesh (identity/shape) does."""
+RENDER_SETS: tuple[str, ...] = SWEEPS + ("iid",)
+"""What `render --factor` accepts: the sweeps, plus the i.i.d. set for disentanglement metrics."""
+SPLITS: tuple[str, ...] = ("train", "test")
+
+
+class UserError(Exception):
+    """Bad input from the user (parameters, arguments, files). The message is one line naming the
+    problem and what to do; the CLI prints it and exits with code 2. Every package raises
+    subclasses of this for input it rejects, and nothing else for such input."""
+
+
+class ConfigError(UserError, ValueError):
+    """A bad parameter or command-line argument."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sections of params.yaml
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    size: int = 64
+    """Output image width and height in pixels."""
+    samples: int = 16
+    """Cycles samples per pixel (adaptive sampling off: the count is exact)."""
+    color: Literal["gray", "rgb"] = "gray"
+    max_bounces: int = 4
+    denoise: bool = False
+    device: Literal["cpu", "gpu"] = "cpu"
+    """`gpu` uses Cycles GPU compute (CUDA/OptiX/HIP/Metal, whichever Blender finds)."""
+    workers: int = 0
+    """Render processes; 0 = one per CPU core."""
+    threads: int = 1
+    """Cycles threads per worker process (several single-threaded processes win at small sizes)."""
+    executor: Literal["local"] = "local"
+
+    def check(self, at: str) -> None:
+        _require(self.size >= 8, f"{at}.size", f"is {self.size}; use at least 8 pixels")
+        _require(self.samples >= 1, f"{at}.samples", f"is {self.samples}; use at least 1")
+        _require(self.max_bounces >= 0, f"{at}.max_bounces", "must be >= 0")
+        _require(self.workers >= 0, f"{at}.workers", "must be >= 0 (0 = one per core)")
+        _require(self.threads >= 1, f"{at}.threads", "must be >= 1")
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "gray" else 3
+
+    def worker_count(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    distance: float = 3.0
+    """Distance from the object's centre (objects are normalised to unit size)."""
+    fov: float = 30.0
+    """Full field of view in degrees."""
+
+    def check(self, at: str) -> None:
+        _require(self.distance > 0.5, f"{at}.distance", f"is {self.distance}; must exceed 0.5 (objects have unit size)")
+        _require(1.0 <= self.fov <= 170.0, f"{at}.fov", f"is {self.fov}; use 1..170 degrees")
+
+
+@dataclass(frozen=True)
+class LightSettings:
+    elevation: float = 30.0
+    """Elevation of the sun light above the horizon, in degrees; its azimuth is the `light` factor."""
+    strength: float = 3.0
+    """Sun strength (irradiance, W/m²)."""
+    ambient: float = 0.08
+    """Uniform fill light from the world, so the unlit side is not pure black. Background stays black."""
+
+    def check(self, at: str) -> None:
+        _require(-90.0 <= self.elevation <= 90.0, f"{at}.elevation", "must lie in [-90, 90]")
+        _require(self.strength >= 0, f"{at}.strength", "must be >= 0")
+        _require(self.ambient >= 0, f"{at}.ambient", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class MeshSource:
+    kind: Literal["generator", "folder"] = "generator"
+    generator: str = ""
+    """`faces` or `chairs` when kind is `generator` (defaults to the dataset's name)."""
+    path: str = ""
+    """Folder of OBJ/PLY/glTF/GLB files when kind is `folder`."""
+    up_axis: Literal["X", "Y", "Z", "-X", "-Y", "-Z"] = "Z"
+    """Axis of the user's files that points up; it becomes +Z."""
+    forward_axis: Literal["X", "Y", "Z", "-X", "-Y", "-Z"] = "-Y"
+    """Axis of the user's files the object faces; it becomes -Y (toward the camera at azimuth 0)."""
+
+    def check(self, at: str) -> None:
+        if self.kind == "folder":
+            _require(bool(self.path), f"{at}.path", "is empty; set the folder that holds the mesh files")
+            _require(self.up_axis.lstrip("-") != self.forward_axis.lstrip("-"), f"{at}",
+                     f"up_axis {self.up_axis} and forward_axis {self.forward_axis} must be different axes")
+
+
+@dataclass(frozen=True)
+class MeshCounts:
+    train: int = 40
+    test: int = 10
+
+    def check(self, at: str) -> None:
+        _require(self.train >= 1, f"{at}.train", "must be >= 1")
+        _require(self.test >= 1, f"{at}.test", "must be >= 1 (the evaluation needs held-out meshes)")
+
+
+@dataclass(frozen=True)
+class IidSettings:
+    """The i.i.d. set: every factor and the mesh drawn independently (for disentanglement metrics)."""
+
+    train: int = 0
+    """Number of i.i.d. groups on training meshes."""
+    test: int = 32
+    """Number of i.i.d. groups on test meshes."""
+    group_size: int = 16
+    """Images per i.i.d. group (groups exist only to store the set like sweeps)."""
+
+    def check(self, at: str) -> None:
+        _require(self.train >= 0 and self.test >= 0, f"{at}", "group counts must be >= 0")
+        _require(self.group_size >= 1, f"{at}.group_size", "must be >= 1")
+
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str = ""
+    source: MeshSource = field(default_factory=MeshSource)
+    meshes: MeshCounts = field(default_factory=MeshCounts)
+    steps: int = 16
+    """Images per sweep (the paper used 20)."""
+    spacing: Literal["even", "random"] = "even"
+    """How the active factor's values spread over its range within a sweep."""
+    ranges: dict[str, Range] = field(default_factory=dict)
+    """[min, max] in degrees for each of FACTORS."""
+    groups: dict[str, int] = field(default_factory=dict)
+    """Number of training sweeps for each of SWEEPS."""
+    test_groups: int = 16
+    """Number of test sweeps per sweep type, on test meshes only."""
+    iid: IidSettings = field(default_factory=IidSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    light: LightSettings = field(default_factory=LightSettings)
+
+    def check(self, at: str) -> None:
+        _require(set(self.ranges) == set(FACTORS), f"{at}.ranges",
+                 f"has {sorted(self.ranges)}; give exactly {list(FACTORS)}")
+        for f, (lo, hi) in self.ranges.items():
+            check_range(lo, hi, f"{at}.ranges.{f}")
+        _require(set(self.groups) == set(SWEEPS), f"{at}.groups",
+                 f"has {sorted(self.groups)}; give exactly {list(SWEEPS)}")
+        for f, n in self.groups.items():
+            _require(n >= 0, f"{at}.groups.{f}", f"is {n}; must be >= 0")
+        check_steps(self.steps, f"{at}.steps")
+        _require(self.test_groups >= 0, f"{at}.test_groups", "must be >= 0")
+
+    @property
+    def generator(self) -> str:
+        return self.source.generator or self.name
+
+    def mesh_dir(self, root: Path | str = "data/meshes") -> Path:
+        return Path(root) / self.name
+
+    def render_dir(self, factor: str, root: Path | str = "data/renders") -> Path:
+        return Path(root) / self.name / factor
+
+    def shard_dir(self, root: Path | str = "data/shards") -> Path:
+        return Path(root) / self.name
+
+
+@dataclass(frozen=True)
+class ShardSettings:
+    max_mb: float = 32.0
+    """Target upper size of one shard file, in MB (uncompressed image bytes)."""
+
+    def check(self, at: str) -> None:
+        _require(self.max_mb > 0, f"{at}.max_mb", "must be > 0")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: Literal["conv4", "paper"] = "conv4"
+    latents: int = 32
+    """Latent size (the paper: 200)."""
+    owned: dict[str, int] = field(default_factory=lambda: {"azimuth": 1, "elevation": 1, "light": 1})
+    """How many latents each continuous factor owns (z1.. in FACTORS order); the rest are intrinsic."""
+
+    def check(self, at: str) -> None:
+        _require(set(self.owned) == set(FACTORS), f"{at}.owned", f"give a count for each of {list(FACTORS)}")
+        _require(all(n >= 1 for n in self.owned.values()), f"{at}.owned", "every factor owns at least 1 latent")
+        _require(self.latents > sum(self.owned.values()), f"{at}.latents",
+                 f"is {self.latents}; needs more than the {sum(self.owned.values())} owned latents, to leave intrinsic ones")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 3000
+    """Optimiser steps (mini-batches)."""
+    batch_size: int = 16
+    """Images per batch for the entangled `vae` baseline (DC-IGN batches are whole sweeps)."""
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    beta: float = 1.0
+    """Weight of the KL term (1 = the SGVB bound)."""
+    clamp: Literal["mean", "first"] = "mean"
+    """Value that replaces non-owned latents in a batch: batch mean (paper) or first sample (original code)."""
+    clamp_target: Literal["mu_logvar", "z"] = "mu_logvar"
+    """Clamp the posterior parameters (original code) or the sampled z."""
+    pull: float = 0.01
+    """Strength of the invariance pull of clamped latents toward their batch mean (0 = off)."""
+    mix: dict[str, float] = field(default_factory=lambda: {"azimuth": 1.0, "elevation": 1.0, "light": 1.0, "intrinsic": 10.0})
+    """Relative frequency of sweep types in training (the paper: about 1:1:1:10)."""
+    warm_start: int = 0
+    """Steps of plain VAE training on shuffled images before DC-IGN training (0 = none)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint_every: int = 250
+    log_every: int = 50
+
+    def check(self, at: str) -> None:
+        _require(self.steps >= 1, f"{at}.steps", "must be >= 1")
+        _require(self.batch_size >= 2, f"{at}.batch_size", "must be >= 2")
+        _require(self.lr > 0, f"{at}.lr", "must be > 0")
+        _require(all(0 <= b < 1 for b in self.betas), f"{at}.betas", "each must lie in [0, 1)")
+        _require(self.beta >= 0 and self.pull >= 0, f"{at}", "beta and pull must be >= 0")
+        _require(set(self.mix) == set(SWEEPS), f"{at}.mix", f"give a weight for each of {list(SWEEPS)}")
+        _require(all(w >= 0 for w in self.mix.values()) and sum(self.mix.values()) > 0, f"{at}.mix",
+                 "weights must be >= 0 and not all 0")
+        _require(self.checkpoint_every >= 1 and self.log_every >= 1, f"{at}", "checkpoint_every and log_every must be >= 1")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    factor_bins: int = 10
+    """Equal-width bins that discretise each continuous factor for the disentanglement metrics."""
+
+    def check(self, at: str) -> None:
+        _require(self.factor_bins >= 2, f"{at}.factor_bins", "must be >= 2")
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = 0
+    render: RenderSettings = field(default_factory=RenderSettings)
+    datasets: dict[str, DatasetConfig] = field(default_factory=dict)
+    shard: ShardSettings = field(default_factory=ShardSettings)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+    def check(self, at: str) -> None:
+        _require(bool(self.datasets), "datasets", "is empty; define at least one dataset")
+
+    def dataset(self, name: str) -> DatasetConfig:
+        if name not in self.datasets:
+            raise ConfigError(f"unknown dataset '{name}'; params.yaml defines: {', '.join(self.datasets)}")
+        return self.datasets[name]
+
+
+# --------------------------------------------------------------------------------------------
+# Checks shared with the CLI's overrides
+# --------------------------------------------------------------------------------------------
+
+
+def check_range(lo: float, hi: float, at: str) -> None:
+    _require(lo <= hi, at, f"min {lo:g} > max {hi:g}; give [min, max] with min <= max")
+    _require(-360.0 <= lo and hi <= 360.0, at, "angles are in degrees and must lie in [-360, 360]")
+
+
+def check_steps(steps: int, at: str) -> None:
+    _require(steps >= 2, at, f"is {steps}; a sweep needs at least 2 steps")
+
+
+def check_factor(factor: str, allowed: tuple[str, ...] = RENDER_SETS) -> str:
+    if factor not in allowed:
+        raise ConfigError(f"unknown factor '{factor}'; choose one of: {', '.join(allowed)}")
+    return factor
+
+
+def _require(ok: bool, at: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(f"{at}: {problem}")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and validate `params.yaml`. Raises ConfigError (one line) on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameters file not found; run from the repository root or pass --params")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    return parse_params(raw)
+
+
+def parse_params(raw: Mapping[str, Any]) -> Params:
+    params = _build(Params, raw, "")
+    # Dataset names come from their keys; a dataset section need not repeat its name.
+    datasets = {name: dataclasses.replace(ds, name=name) for name, ds in params.datasets.items()}
+    return dataclasses.replace(params, datasets=datasets)
+
+
+def _build(cls: type, raw: Any, at: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{at or 'params'}: expected a mapping of keys, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{_join(at, unknown[0])}: unknown key; valid keys here: {', '.join(sorted(names))}")
+    values = {k: _convert(hints[k], v, _join(at, k)) for k, v in raw.items()}
+    obj = cls(**values)
+    obj.check(at or "params")
+    return obj
+
+
+def _convert(tp: Any, value: Any, at: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, at)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{at}: is {value!r}; choose one of: {', '.join(map(str, choices))}")
+        return value
+    if origin is dict:
+        _, vt = typing.get_args(tp)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{at}: expected a mapping, got {value!r}")
+        return {str(k): _convert(vt, v, f"{at}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{at}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_convert(t, v, f"{at}[{i}]") for i, (t, v) in enumerate(zip(args, value)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{at}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{at}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{at}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{at}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"config field {at} has unsupported type {tp}")  # a bug in this file, not user input
+
+
+def _join(at: str, key: str) -> str:
+    return f"{at}.{key}" if at else key

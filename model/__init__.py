@@ -1,0 +1,1 @@
+"""Model: shards in, trained DC-IGN and baseline VAE checkpoints out (`models/<dataset>-<model>.pt`)."""

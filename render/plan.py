@@ -1,0 +1,171 @@
+"""Which images to render: a pure, seeded function of the parameters (no Blender here).
+
+A *sweep* is one group of K frames in which exactly one thing varies:
+- factor sweeps (azimuth, elevation, light): that factor takes K values spread over its range
+  (evenly spaced, or sorted uniform draws with `spacing: random`); every other factor and the
+  mesh are drawn once for the whole sweep, each from its own range;
+- intrinsic sweeps: K different meshes under one pose and light drawn once for the sweep;
+- the iid set: every frame draws every factor and its mesh independently; frames are stored in
+  groups of `iid.group_size` only for packing.
+
+Each (dataset, set, split) has its own random stream derived from the seed and those names, so
+changing the number of light sweeps never changes an azimuth sweep, and train sweeps draw train
+meshes only, test sweeps test meshes only. Angles are rounded to 1e-4 degrees so that labels
+survive a text round trip exactly.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from config import FACTORS, SPLITS, ConfigError, DatasetConfig, check_factor, check_range, check_steps
+
+ANGLE_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class Frame:
+    split: str
+    group: int
+    index: int
+    mesh: int
+    azimuth: float
+    elevation: float
+    light: float
+
+    @property
+    def file(self) -> str:
+        """Path of the frame's PNG relative to the set's render folder."""
+        return f"{self.split}/{self.group:05d}_{self.index:03d}.png"
+
+    @property
+    def angles(self) -> tuple[float, float, float]:
+        return (self.azimuth, self.elevation, self.light)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One render job: frames rendered in order by one worker (one mesh for factor sweeps)."""
+
+    dataset: str
+    factor: str
+    split: str
+    group: int
+    frames: tuple[Frame, ...]
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What to plan for one (dataset, factor): parameters plus the CLI's overrides."""
+
+    dataset: DatasetConfig
+    factor: str
+    seed: int
+    train_meshes: Sequence[int]
+    test_meshes: Sequence[int]
+    groups: int | None = None
+    """Training sweeps (iid: training groups); None = from params."""
+    steps: int | None = None
+    value_range: tuple[float, float] | None = None
+    """Override of the active factor's range (factor sweeps only)."""
+
+
+def plan(req: PlanRequest) -> list[Sweep]:
+    """All sweeps for one dataset and factor, train split first. Deterministic in `req`."""
+    factor = check_factor(req.factor)
+    ds = req.dataset
+    steps = ds.steps if req.steps is None else req.steps
+    check_steps(steps, "--steps")
+    ranges = dict(ds.ranges)
+    if req.value_range is not None:
+        if factor not in FACTORS:
+            raise ConfigError(f"--range applies to {', '.join(FACTORS)} sweeps, not to '{factor}'")
+        check_range(*req.value_range, "--range")
+        ranges[factor] = tuple(float(v) for v in req.value_range)
+    meshes = {"train": list(req.train_meshes), "test": list(req.test_meshes)}
+
+    sweeps: list[Sweep] = []
+    for split in SPLITS:
+        count = _count(req, split)
+        if count == 0:
+            continue
+        if not meshes[split]:
+            raise ConfigError(f"dataset '{ds.name}' has no {split} meshes; raise datasets.{ds.name}.meshes.{split}")
+        rng = np.random.default_rng(_stream(req.seed, ds.name, factor, split))
+        if factor == "iid":
+            sweeps += _iid(ds.name, split, count, ds.iid.group_size, ranges, meshes[split], rng)
+        else:
+            for g in range(count):
+                sweeps.append(_sweep(ds, factor, split, g, steps, ranges, meshes[split], rng))
+    return sweeps
+
+
+def frames_of(sweeps: Sequence[Sweep]) -> list[Frame]:
+    return [f for s in sweeps for f in s.frames]
+
+
+def _count(req: PlanRequest, split: str) -> int:
+    ds = req.dataset
+    if req.factor == "iid":
+        if split == "train":
+            return ds.iid.train if req.groups is None else req.groups
+        return ds.iid.test
+    if split == "train":
+        return ds.groups[req.factor] if req.groups is None else req.groups
+    return ds.test_groups
+
+
+def _stream(seed: int, *names: str) -> np.random.SeedSequence:
+    return np.random.SeedSequence([seed] + [zlib.crc32(n.encode()) for n in names])
+
+
+def _draw(rng: np.random.Generator, lo: float, hi: float, size: int | None = None):
+    return rng.uniform(lo, hi, size)
+
+
+def _sweep(ds: DatasetConfig, factor: str, split: str, group: int, steps: int,
+           ranges: dict, meshes: list[int], rng: np.random.Generator) -> Sweep:
+    # Draw every fixed factor and the mesh first, in a fixed order, so each sweep consumes the
+    # same amount of randomness whatever its type.
+    fixed = {f: _draw(rng, *ranges[f]) for f in FACTORS}
+    if factor == "intrinsic":
+        replace = len(meshes) < steps
+        mesh_ids = rng.choice(meshes, size=steps, replace=replace)
+        if len(set(mesh_ids.tolist())) < 2:
+            raise ConfigError(f"an intrinsic sweep needs at least 2 distinct {split} meshes; "
+                              f"raise datasets.{ds.name}.meshes.{split}")
+        values = [fixed] * steps
+    else:
+        mesh_ids = np.full(steps, rng.choice(meshes))
+        lo, hi = ranges[factor]
+        if ds.spacing == "even":
+            active = np.linspace(lo, hi, steps)
+        else:
+            active = np.sort(_draw(rng, lo, hi, steps))
+        values = [{**fixed, factor: a} for a in active]
+    frames = tuple(
+        Frame(split, group, i, int(m), *(_round(v[f]) for f in FACTORS))
+        for i, (m, v) in enumerate(zip(mesh_ids, values))
+    )
+    return Sweep(ds.name, factor, split, group, frames)
+
+
+def _iid(name: str, split: str, groups: int, group_size: int, ranges: dict,
+         meshes: list[int], rng: np.random.Generator) -> list[Sweep]:
+    count = groups * group_size
+    angles = np.stack([_draw(rng, *ranges[f], count) for f in FACTORS], axis=1)
+    mesh_ids = rng.choice(meshes, size=count)
+    sweeps = []
+    for g in range(groups):
+        idx = range(g * group_size, (g + 1) * group_size)
+        frames = tuple(Frame(split, g, i % group_size, int(mesh_ids[i]), *map(_round, angles[i])) for i in idx)
+        sweeps.append(Sweep(name, "iid", split, g, frames))
+    return sweeps
+
+
+def _round(x: float) -> float:
+    # +0.0 turns a rounded -0.0 into 0.0 so labels print the same way everywhere.
+    return round(float(x), ANGLE_DECIMALS) + 0.0
