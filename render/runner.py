@@ -1,0 +1,246 @@
+"""Render one (dataset, set) into a folder: plan, validate, fan sweeps out to Blender workers, label.
+
+Flow of `render_set`:
+1. validate everything first (factor, dataset, overrides, mesh folder, every mesh the pending
+   frames use, the output folder's ownership); nothing is written before this passes;
+2. `.plan.json` in the output folder records a hash of the plan and of every pixel-affecting
+   setting plus the list of files; a folder made by a different plan is cleared (its listed files
+   only) and re-rendered; a non-empty folder without `.plan.json` is refused (it is not ours);
+3. only missing PNGs are rendered (resume); when none are missing Blender is not started;
+4. sweeps are the unit of work: a spawn-context pool of `render.worker_count()` processes, each
+   importing bpy and building the scene once, renders whole sweeps (one mesh stays loaded for the
+   frames of a factor sweep, so persistent data keeps its BVH); every PNG is written to a
+   temporary name in its target folder, then renamed;
+5. `labels.csv` is written last, atomically: it exists only when the set is complete.
+
+Pixels depend only on the frame and the settings (fixed Cycles seed, PNG re-encoded by OpenCV with
+fixed options), so the output is byte-identical whatever the worker count.
+
+Seam for other executors (GPU box, cluster, issue 7): `render_sweep_bytes(spec, meshes, frames)`
+renders one sweep in the calling process and returns its encoded PNGs; the local pool uses the
+same `_render_frames` loop with a sink that writes files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from config import SPLITS, Params, UserError, check_factor
+from render.plan import Frame, PlanRequest, Sweep, frames_of, plan
+from render.scene import SceneSpec
+
+log = logging.getLogger(__name__)
+
+PLAN_FILE = ".plan.json"
+LABELS_FILE = "labels.csv"
+LABEL_COLUMNS = ("file", "split", "group", "index", "mesh", "azimuth", "elevation", "light")
+PNG_COMPRESSION = 6
+"""zlib level of the final PNGs (OpenCV); fixed so bytes are reproducible."""
+
+
+class RenderError(UserError):
+    """Bad input to a render: output folder not ours, missing mesh folder."""
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One `render` invocation for one dataset; None = take the value from params.yaml."""
+
+    dataset: str
+    factor: str
+    out: Path
+    groups: int | None = None
+    steps: int | None = None
+    value_range: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """What a worker needs to render (part of) one sweep: picklable, self-contained."""
+
+    spec: SceneSpec
+    meshes: dict[int, str]
+    """Mesh id -> PLY path, for the meshes this task's frames use."""
+    frames: tuple[Frame, ...]
+    out: str
+
+
+# ------------------------------------------------------------------------------------ driver
+
+
+def render_set(params: Params, job: RenderJob) -> None:
+    """Render `job` into `job.out` (resuming), then write its `labels.csv`."""
+    from assets.catalog import ensure_meshes
+    from assets.mesh import read_ply
+
+    check_factor(job.factor)
+    ds = params.dataset(job.dataset)
+    if ds.source.kind == "folder" and not Path(ds.source.path).is_dir():
+        raise RenderError(f"datasets.{ds.name}.source.path: mesh folder '{ds.source.path}' does not exist; "
+                          "fix the path or put the mesh files there")
+    out = Path(job.out)
+    _check_out_folder(out)
+    catalog = ensure_meshes(ds, params.seed)
+    sweeps = plan(PlanRequest(ds, job.factor, params.seed, catalog.ids("train"), catalog.ids("test"),
+                              groups=job.groups, steps=job.steps, value_range=job.value_range))
+    frames = frames_of(sweeps)
+    spec = SceneSpec(params.render, ds.camera, ds.light, params.seed)
+    key = plan_key(frames, spec, catalog.fingerprint)
+    stale = _stale_files(out, key)
+    pending = [s for s in (_missing(s, out, stale) for s in sweeps) if s.frames]
+    for mesh_id in sorted({f.mesh for s in pending for f in s.frames}):
+        read_ply(catalog.path(mesh_id))  # raises a one-line MeshError before anything is written
+
+    # ---- validated: from here on we write.
+    if stale is not None:
+        log.warning("%s: made by a different plan or settings; removing its %d files and re-rendering",
+                    out, len(stale))
+        for name in stale + [LABELS_FILE]:
+            (out / name).unlink(missing_ok=True)
+    for split in SPLITS:
+        (out / split).mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(out)
+    _write_atomic(out / PLAN_FILE, json.dumps(
+        {"format": 1, "dataset": ds.name, "factor": job.factor, "key": key,
+         "files": [f.file for f in frames]}, indent=1).encode() + b"\n")
+    if pending:
+        (out / LABELS_FILE).unlink(missing_ok=True)  # incomplete set: no labels
+        meshes = {m: str(catalog.path(m).resolve()) for m in {f.mesh for s in pending for f in s.frames}}
+        tasks = [SweepTask(spec, {f.mesh: meshes[f.mesh] for f in s.frames}, s.frames, str(out.resolve()))
+                 for s in pending]
+        run_tasks(tasks, params.render.worker_count(), desc=f"{ds.name}/{job.factor}")
+    if not (out / LABELS_FILE).is_file():
+        _write_atomic(out / LABELS_FILE, labels_csv(frames).encode())
+
+
+def run_tasks(tasks: Sequence[SweepTask], workers: int, desc: str) -> None:
+    """Render `tasks` on a spawn pool with a progress bar (images/s, ETA)."""
+    from tqdm import tqdm
+
+    workers = max(1, min(workers, len(tasks)))
+    total = sum(len(t.frames) for t in tasks)
+    ctx = multiprocessing.get_context("spawn")
+    with tqdm(total=total, desc=desc, unit="img", smoothing=0.1) as bar, ctx.Pool(workers) as pool:
+        for done in pool.imap_unordered(_render_task, tasks, chunksize=1):
+            bar.update(done)
+
+
+def plan_key(frames: Sequence[Frame], spec: SceneSpec, meshes: str) -> str:
+    """Hash of everything that decides the folder's content (not worker or thread counts)."""
+    blob = json.dumps({"frames": [dataclasses.astuple(f) for f in frames], "pixels": spec.pixel_key(),
+                       "meshes": meshes}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def labels_csv(frames: Iterable[Frame]) -> str:
+    rows = [",".join(LABEL_COLUMNS)]
+    # repr() of a float is its shortest exact form: labels survive a text round trip.
+    rows += [f"{f.file},{f.split},{f.group},{f.index},{f.mesh},{f.azimuth!r},{f.elevation!r},{f.light!r}"
+             for f in frames]
+    return "\n".join(rows) + "\n"
+
+
+def _check_out_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise RenderError(f"--out {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / PLAN_FILE).is_file():
+        raise RenderError(f"--out {out} is not empty and has no {PLAN_FILE}, so it was not made by `render`; "
+                          "choose another folder or empty it")
+
+
+def _stale_files(out: Path, key: str) -> list[str] | None:
+    """Files of a previous, different plan in `out` (None when `out` is new or made by this plan)."""
+    try:
+        previous = json.loads((out / PLAN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if previous.get("key") == key:
+        return None
+    return [str(f) for f in previous.get("files", []) if not Path(f).is_absolute() and ".." not in Path(f).parts]
+
+
+def _missing(sweep: Sweep, out: Path, stale: list[str] | None) -> Sweep:
+    if stale is not None:  # everything in the folder is going away
+        return sweep
+    return dataclasses.replace(sweep, frames=tuple(f for f in sweep.frames if not (out / f.file).is_file()))
+
+
+def _remove_temporaries(out: Path) -> None:
+    # Left by a killed worker; a PNG itself is never half-written (temporary name, then rename).
+    for split in SPLITS:
+        for tmp in (out / split).glob("*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------ workers
+
+_scene = None
+"""This process's Blender scene, built on first use (never in the driver process)."""
+
+
+def _scene_for(spec: SceneSpec):
+    global _scene
+    if _scene is None or _scene.spec != spec:
+        from render.scene import Scene
+
+        _scene = Scene(spec)
+    return _scene
+
+
+def _render_task(task: SweepTask) -> int:
+    out = Path(task.out)
+
+    def write(frame: Frame, png: bytes) -> None:
+        _write_atomic(out / frame.file, png)
+
+    _render_frames(_scene_for(task.spec), task.meshes, task.frames, write)
+    return len(task.frames)
+
+
+def render_sweep_bytes(spec: SceneSpec, meshes: dict[int, str], frames: Sequence[Frame]) -> list[bytes]:
+    """Render frames in this process; return their PNG bytes in order (the executor seam)."""
+    pngs: list[bytes] = []
+    _render_frames(_scene_for(spec), meshes, frames, lambda _frame, png: pngs.append(png))
+    return pngs
+
+
+def _render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
+                   sink: Callable[[Frame, bytes], None]) -> None:
+    import cv2
+
+    from assets.mesh import read_ply
+
+    scratch = Path(_scratch_dir()) / f"dcign-render-{os.getpid()}.png"
+    try:
+        for frame in frames:
+            if scene.mesh_key != meshes[frame.mesh]:  # read each mesh once per run of its frames
+                scene.set_mesh(read_ply(meshes[frame.mesh]), key=meshes[frame.mesh])
+            scene.set_pose(*frame.angles)
+            scene.render(scratch)
+            image = cv2.imread(str(scratch), cv2.IMREAD_UNCHANGED)
+            ok, png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+            if not ok:  # cannot happen for an 8-bit image; not user input
+                raise RuntimeError(f"OpenCV could not encode frame {frame.file}")
+            sink(frame, png.tobytes())
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def _scratch_dir() -> str:
+    # Blender can only hand pixels over through a file: keep that file in RAM when possible.
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()

@@ -1,0 +1,283 @@
+"""The Blender scene: one object, a camera on a sphere, a sun, a black world with ambient fill.
+
+Geometry conventions (all angles in degrees; objects are centred, unit size, +Z up, facing -Y):
+- camera at d * (sin az cos el, -cos az cos el, sin el), looking at the origin, +Z up. Azimuth 0
+  sees the object's front; positive azimuth moves the camera counter-clockwise seen from above,
+  toward +X, i.e. it shows the object's LEFT side (the object's left is +X when it faces -Y).
+  Positive elevation looks down from above.
+- the sun comes FROM the direction (sin la cos le, -cos la cos le, sin le), la = the `light`
+  factor, le = `light.elevation`: same convention, so light 0 lights the face frontally and
+  positive light lights the object's left side.
+- world: pure black where a camera ray escapes (plain background like the paper's faces), but a
+  uniform white fill of strength `light.ambient` for every other ray, so shadows are not pitch black.
+
+`Scene` is built once per process and then re-posed and re-meshed per frame; every Cycles setting
+that affects pixels is set here explicitly (the factory defaults are 4096 spp, adaptive sampling,
+denoising, AgX...). bpy is imported inside `Scene.__init__` only, so importing this module is free.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assets.mesh import Mesh
+from config import CameraSettings, LightSettings, RenderSettings, UserError
+
+
+class DeviceError(UserError):
+    """`render.device: gpu` on a machine where Cycles finds no GPU."""
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """Everything that fixes a frame's pixels besides its mesh and angles (picklable, for workers)."""
+
+    render: RenderSettings
+    camera: CameraSettings
+    light: LightSettings
+    seed: int
+
+    def pixel_key(self) -> dict:
+        """The settings that change pixels (not workers/threads: output is identical across them)."""
+        r = self.render
+        return {"size": r.size, "samples": r.samples, "color": r.color, "max_bounces": r.max_bounces,
+                "denoise": r.denoise, "device": r.device, "camera": vars(self.camera), "light": vars(self.light),
+                "cycles_seed": self.cycles_seed, "scene_version": SCENE_VERSION}
+
+    @property
+    def cycles_seed(self) -> int:
+        return self.seed % (2**31)
+
+
+SCENE_VERSION = 1
+"""Bump when a change here alters pixels, so `.plan.json` marks old renders stale."""
+
+ROUGHNESS = 0.85
+SPECULAR = 0.1
+"""Principled "Specular IOR Level": a mostly matte, skin/plastic-like surface."""
+PIXEL_FILTER = ("BLACKMAN_HARRIS", 1.5)
+GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
+
+
+def direction(azimuth: float, elevation: float) -> np.ndarray:
+    """Unit vector from the origin toward (azimuth, elevation), in the convention above."""
+    az, el = math.radians(azimuth), math.radians(elevation)
+    return np.array([math.sin(az) * math.cos(el), -math.cos(az) * math.cos(el), math.sin(el)])
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """Albedo is stored sRGB-encoded (8-bit PLY); Cycles shades in linear values."""
+    c = np.asarray(c, dtype=np.float32)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+class Scene:
+    """The live Blender scene of one process. Use: `set_mesh`, `set_pose`, `render(path)`."""
+
+    def __init__(self, spec: SceneSpec):
+        import bpy  # only render code paths import Blender
+
+        self.bpy = bpy
+        self.spec = spec
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.scene = bpy.context.scene
+        self._settings()
+        self._world()
+        self.material = self._material()
+        self.camera = self._camera()
+        self.sun = self._sun()
+        self.object = bpy.data.objects.new("object", bpy.data.meshes.new("empty"))
+        self.scene.collection.objects.link(self.object)
+        self.mesh_key: object = None
+
+    # ---------------------------------------------------------------------------- per frame
+
+    def set_mesh(self, mesh: Mesh, key: object) -> None:
+        """Replace the object's geometry; `key` identifies the mesh so a repeat is free."""
+        if key == self.mesh_key:
+            return
+        old = self.object.data
+        self.object.data = self._bpy_mesh(mesh)
+        self.bpy.data.meshes.remove(old)
+        self.mesh_key = key
+
+    def set_pose(self, azimuth: float, elevation: float, light: float) -> None:
+        from mathutils import Vector
+
+        eye = Vector(direction(azimuth, elevation) * self.spec.camera.distance)
+        self.camera.location = eye
+        self.camera.rotation_euler = (-eye).to_track_quat("-Z", "Y").to_euler()
+        towards_sun = Vector(direction(light, self.spec.light.elevation))
+        # A sun shines along its local -Z, i.e. away from where it sits.
+        self.sun.rotation_euler = (-towards_sun).to_track_quat("-Z", "Y").to_euler()
+
+    def render(self, path: Path | str) -> None:
+        """Render the current frame to `path` (PNG, 8-bit, BW or RGB, uncompressed)."""
+        self.scene.render.filepath = str(path)
+        with _quiet_stdout():
+            self.bpy.ops.render.render(write_still=True)
+
+    def render_only(self) -> None:
+        """Render without writing anything: the engine's own floor (benchmarks)."""
+        with _quiet_stdout():
+            self.bpy.ops.render.render(write_still=False)
+
+    # ---------------------------------------------------------------------------- setup
+
+    def _settings(self) -> None:
+        r, s = self.spec.render, self.scene
+        s.render.engine = "CYCLES"
+        c = s.cycles
+        c.device = "CPU"
+        if r.device == "gpu":
+            self._enable_gpu()
+            c.device = "GPU"
+        c.samples = r.samples
+        c.use_adaptive_sampling = False
+        c.use_denoising = r.denoise
+        c.max_bounces = r.max_bounces
+        c.diffuse_bounces = c.glossy_bounces = c.transmission_bounces = r.max_bounces
+        c.volume_bounces = 0
+        c.transparent_max_bounces = r.max_bounces
+        c.caustics_reflective = c.caustics_refractive = False
+        c.sample_clamp_direct = c.sample_clamp_indirect = 0.0
+        c.use_light_tree = False  # one sun and a world: nothing for a light tree to choose between
+        c.seed = self.spec.cycles_seed
+        c.use_animated_seed = False
+        c.pixel_filter_type, c.filter_width = PIXEL_FILTER
+        s.render.use_persistent_data = True
+        s.render.threads_mode = "FIXED"
+        s.render.threads = r.threads
+        s.render.resolution_x = s.render.resolution_y = r.size
+        s.render.resolution_percentage = 100
+        s.render.pixel_aspect_x = s.render.pixel_aspect_y = 1.0
+        s.render.film_transparent = False
+        s.render.use_border = False
+        s.render.use_compositing = False
+        s.render.use_sequencer = False
+        s.render.use_stamp = False
+        vs = s.view_settings
+        s.display_settings.display_device = "sRGB"
+        vs.view_transform = "Standard"
+        vs.look = "None"
+        vs.exposure = 0.0
+        vs.gamma = 1.0
+        vs.use_curve_mapping = False
+        img = s.render.image_settings
+        img.file_format = "PNG"
+        img.color_mode = "BW" if r.color == "gray" else "RGB"
+        img.color_depth = "8"
+        img.compression = 0  # a scratch file, re-encoded by the caller: do not pay for zlib twice
+
+    def _enable_gpu(self) -> None:
+        prefs = self.bpy.context.preferences.addons["cycles"].preferences
+        for backend in GPU_BACKENDS:
+            try:
+                prefs.compute_device_type = backend
+            except TypeError:  # backend not compiled into this Blender
+                continue
+            prefs.get_devices()
+            gpus = [d for d in prefs.devices if d.type == backend]
+            if gpus:
+                for d in prefs.devices:
+                    d.use = d.type == backend
+                return
+        raise DeviceError("render.device is gpu but Cycles finds no GPU (tried "
+                          f"{', '.join(GPU_BACKENDS)}); set render.device: cpu")
+
+    def _world(self) -> None:
+        bpy = self.bpy
+        world = bpy.data.worlds.new("world")
+        self.scene.world = world
+        nodes, links = world.node_tree.nodes, world.node_tree.links
+        nodes.clear()
+        out = nodes.new("ShaderNodeOutputWorld")
+        path = nodes.new("ShaderNodeLightPath")
+        mix = nodes.new("ShaderNodeMixShader")
+        fill = nodes.new("ShaderNodeBackground")
+        fill.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+        fill.inputs["Strength"].default_value = self.spec.light.ambient
+        black = nodes.new("ShaderNodeBackground")
+        black.inputs["Color"].default_value = (0.0, 0.0, 0.0, 1.0)
+        black.inputs["Strength"].default_value = 0.0
+        links.new(path.outputs["Is Camera Ray"], mix.inputs["Fac"])
+        links.new(fill.outputs["Background"], mix.inputs[1])
+        links.new(black.outputs["Background"], mix.inputs[2])
+        links.new(mix.outputs["Shader"], out.inputs["Surface"])
+
+    def _material(self):
+        bpy = self.bpy
+        mat = bpy.data.materials.new("albedo")
+        nodes, links = mat.node_tree.nodes, mat.node_tree.links
+        bsdf = next(n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+        attr = nodes.new("ShaderNodeAttribute")
+        attr.attribute_type = "GEOMETRY"
+        attr.attribute_name = "albedo"
+        links.new(attr.outputs["Color"], bsdf.inputs["Base Color"])
+        bsdf.inputs["Roughness"].default_value = ROUGHNESS
+        bsdf.inputs["Specular IOR Level"].default_value = SPECULAR
+        bsdf.inputs["Metallic"].default_value = 0.0
+        return mat
+
+    def _camera(self):
+        bpy = self.bpy
+        data = bpy.data.cameras.new("camera")
+        data.type = "PERSP"
+        data.lens_unit = "FOV"
+        data.sensor_fit = "AUTO"
+        data.angle = math.radians(self.spec.camera.fov)
+        data.clip_start = 0.05
+        data.clip_end = 100.0
+        cam = bpy.data.objects.new("camera", data)
+        self.scene.collection.objects.link(cam)
+        self.scene.camera = cam
+        return cam
+
+    def _sun(self):
+        bpy = self.bpy
+        data = bpy.data.lights.new("sun", "SUN")
+        data.energy = self.spec.light.strength
+        data.angle = math.radians(0.5)  # near point-like: crisp, deterministic shading
+        data.color = (1.0, 1.0, 1.0)
+        sun = bpy.data.objects.new("sun", data)
+        self.scene.collection.objects.link(sun)
+        return sun
+
+    def _bpy_mesh(self, mesh: Mesh):
+        # Attribute API: ~15x faster than from_pydata for ~100k vertices (blender.md).
+        me = self.bpy.data.meshes.new("mesh")
+        nv, nf = len(mesh.vertices), len(mesh.faces)
+        me.vertices.add(nv)
+        me.loops.add(3 * nf)
+        me.polygons.add(nf)
+        me.attributes["position"].data.foreach_set("vector", mesh.vertices.ravel())
+        me.attributes[".corner_vert"].data.foreach_set("value", mesh.faces.ravel())
+        me.polygons.foreach_set("loop_start", np.arange(0, 3 * nf, 3, dtype=np.int32))
+        me.update(calc_edges=True)
+        me.shade_smooth()
+        rgba = np.ones((nv, 4), dtype=np.float32)
+        rgba[:, :3] = srgb_to_linear(mesh.colors)
+        me.color_attributes.new("albedo", "FLOAT_COLOR", "POINT").data.foreach_set("color", rgba.ravel())
+        me.materials.append(self.material)
+        return me
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Blender logs a "Saved: ..." line per frame on the C-level stdout; send it to /dev/null."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
