@@ -130,5 +130,28 @@ def render(ctx, factor, dataset, groups, steps, value_range, size, samples, work
         render_set(params, job)
 
 
+# ------------------------------------------------------------------------------------ shard
+
+
+@main.command()
+@click.option("--dataset", default="all", show_default=True, help="Dataset name from params.yaml, or 'all'.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default data/shards/<dataset>; with several datasets, DIR/<dataset>).")
+@click.option("--verify", "verify_only", is_flag=True, help="Only check existing shards against the manifest.")
+@click.pass_context
+@user_errors
+def shard(ctx, dataset, out, verify_only):
+    """Pack a dataset's renders into factor-grouped shards (+ manifest.json)."""
+    from pipeline.shards import pack_dataset, verify_dir
+
+    params = _params(ctx)
+    names = dataset_names(params, dataset)
+    for name in names:
+        ds = params.dataset(name)
+        target = Path(out) / name if (out and len(names) > 1) else Path(out) if out else ds.shard_dir()
+        manifest = verify_dir(target) if verify_only else pack_dataset(ds, params.shard, out=target)
+        click.echo(f"{name}: {len(manifest.shards)} shards {'verified' if verify_only else '->'} {target}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,197 @@
+"""Reading shards for training and evaluation: memory-mapped arrays, sweep batches, image batches.
+
+- `open_split(dir, split)`      every shard of a split, memory-mapped (`SplitArrays`);
+- `SweepSampler(dir, mix=...)`  DC-IGN: endless mini-batches that are one sweep each, sweep types
+                                drawn by the mix ratio (the paper: about 1:1:1:10);
+- `ImageBatches(dir, batch_size=...)`  the entangled baseline: endless shuffled single images.
+
+Both iterators are deterministic in (seed, step): batch n is the same whether the run started at 0
+or resumed from `load_state_dict({"step": n, ...})`, so a resumed training run sees the same stream.
+Nothing is read until a batch needs it, so a dataset larger than RAM trains.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, NamedTuple
+
+import numpy as np
+import torch
+
+from config import FACTORS, RENDER_SETS, ConfigError
+from pipeline.shards import Shard, iter_shards
+
+
+class SweepBatch(NamedTuple):
+    images: torch.Tensor  # float32 [K, C, H, W] in [0, 1]
+    labels: torch.Tensor  # float32 [K, 3], FACTORS order, degrees
+    mesh: torch.Tensor  # int64 [K]
+    factor: str
+
+
+class ImageBatch(NamedTuple):
+    images: torch.Tensor  # float32 [B, C, H, W] in [0, 1]
+    labels: torch.Tensor  # float32 [B, 3]
+    mesh: torch.Tensor  # int64 [B]
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W] or [N, H, W, C] -> float32 [N, C, H, W] in [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(images)).to(torch.float32).div_(255.0)
+    return t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
+
+
+# ------------------------------------------------------------------------------ split arrays
+
+
+@dataclass
+class SplitArrays:
+    """The shards of one split, memory-mapped; arrays are read only when indexed."""
+
+    shards: list[Shard]
+
+    def factors(self) -> list[str]:
+        return [f for f in RENDER_SETS if any(s.factor == f for s in self.shards)]
+
+    def count(self, factor: str) -> int:
+        """Number of sweeps (groups) of one set."""
+        return sum(s.groups for s in self.shards if s.factor == factor)
+
+    def sweeps(self, factor: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each sweep of `factor`: (images uint8 [K, H, W(, C)], labels f32 [K, 3], mesh i32 [K])."""
+        for shard in self.shards:
+            if shard.factor == factor:
+                for g in range(shard.groups):
+                    yield np.array(shard.images[g]), np.array(shard.labels[g]), np.array(shard.mesh[g])
+
+    def all_images(self, factor: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every image of one set (or of all sets), stacked: images [N, H, W(, C)], labels [N, 3], mesh [N]."""
+        chosen = [s for s in self.shards if factor in (None, s.factor)]
+        if not chosen:
+            raise ConfigError(f"no {factor or ''} shards in this split; sets present: {', '.join(self.factors()) or 'none'}")
+        flat = lambda a: np.asarray(a).reshape((-1,) + a.shape[2:])  # noqa: E731
+        return (np.concatenate([flat(s.images) for s in chosen]),
+                np.concatenate([flat(s.labels) for s in chosen]),
+                np.concatenate([flat(s.mesh) for s in chosen]))
+
+
+def open_split(shard_dir: Path | str, split: str, factor: str | None = None, verify: bool = True) -> SplitArrays:
+    """Open (and with `verify`, checksum) the shards of `split`, optionally of one set only."""
+    return SplitArrays(list(iter_shards(shard_dir, split, factor, verify)))
+
+
+# ------------------------------------------------------------------------------ sweep sampler
+
+
+class _Resumable:
+    """Streams whose batch n depends only on (seed, n): the state is the step counter."""
+
+    seed: int
+    step: int
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "step": self.step}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        if int(state["seed"]) != self.seed:
+            raise ConfigError(f"loader state was saved with seed {state['seed']}, this loader has seed {self.seed}; "
+                              "resume with the same seed")
+        self.step = int(state["step"])
+
+    def __iter__(self):
+        return self
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.step])
+
+
+class SweepSampler(_Resumable, torch.utils.data.IterableDataset):
+    """Endless DC-IGN mini-batches: each `next()` is one whole sweep of one type.
+
+    The type is drawn with probability proportional to `mix[type]` among the types that have
+    shards (types without shards get weight 0), then a sweep of that type uniformly.
+    """
+
+    def __init__(self, shard_dir: Path | str, split: str = "train", mix: Mapping[str, float] | None = None,
+                 seed: int = 0, verify: bool = True):
+        mix = dict(mix or {})
+        unknown = sorted(set(mix) - set(RENDER_SETS))
+        if unknown:
+            raise ConfigError(f"mix: unknown sweep type '{unknown[0]}'; choose from {', '.join(RENDER_SETS)}")
+        if any(w < 0 for w in mix.values()):
+            raise ConfigError("mix: weights must be >= 0")
+        self.arrays = open_split(shard_dir, split, verify=verify)
+        self.types = [f for f in mix if mix[f] > 0 and self.arrays.count(f) > 0]
+        if not self.types:
+            raise ConfigError(f"mix gives weight 0 to every sweep type with {split} shards in {shard_dir} "
+                              f"(present: {', '.join(self.arrays.factors()) or 'none'}); raise a weight in train.mix "
+                              "or render those sweeps")
+        weights = np.array([mix[f] for f in self.types], dtype=np.float64)
+        self.probs = weights / weights.sum()
+        # (shard, group) of every sweep of each type, in manifest order.
+        self.index = {f: [(s, g) for s in self.arrays.shards if s.factor == f for g in range(s.groups)]
+                      for f in self.types}
+        self.seed, self.step = int(seed), 0
+
+    def __next__(self) -> SweepBatch:
+        rng = self._rng()
+        factor = self.types[rng.choice(len(self.types), p=self.probs)]
+        shard, g = self.index[factor][rng.integers(len(self.index[factor]))]
+        self.step += 1
+        return SweepBatch(to_tensor(shard.images[g]), torch.from_numpy(np.array(shard.labels[g])),
+                          torch.from_numpy(shard.mesh[g].astype(np.int64)), factor)
+
+
+# ------------------------------------------------------------------------------ image batches
+
+
+class ImageBatches(_Resumable, torch.utils.data.IterableDataset):
+    """Endless batches of single training images from every sweep (factor and intrinsic, not iid),
+    in a fresh seeded permutation each epoch; batches run across epoch boundaries."""
+
+    SETS = tuple(f for f in RENDER_SETS if f != "iid")
+
+    def __init__(self, shard_dir: Path | str, split: str = "train", batch_size: int = 16, seed: int = 0,
+                 verify: bool = True):
+        if batch_size < 1:
+            raise ConfigError(f"batch_size is {batch_size}; use at least 1")
+        self.shards = [s for s in open_split(shard_dir, split, verify=verify).shards if s.factor in self.SETS]
+        sizes = np.array([s.groups * s.steps for s in self.shards], dtype=np.int64)
+        self.total = int(sizes.sum())
+        if self.total == 0:
+            raise ConfigError(f"no {split} images in {shard_dir}; render some sweeps and run `python cli.py shard`")
+        self.starts = np.concatenate([[0], np.cumsum(sizes)])
+        self.batch_size, self.seed, self.step = batch_size, int(seed), 0
+        self._perm_epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._perm_epoch:
+            self._perm_epoch, self._perm = epoch, np.random.default_rng([self.seed, epoch]).permutation(self.total)
+        return self._perm
+
+    def positions(self, step: int) -> np.ndarray:
+        """Global image numbers of batch `step` (pure in seed and step)."""
+        first = step * self.batch_size
+        out = np.empty(self.batch_size, dtype=np.int64)
+        for i, n in enumerate(range(first, first + self.batch_size)):
+            epoch, k = divmod(n, self.total)
+            out[i] = self._permutation(epoch)[k]
+        return out
+
+    def __next__(self) -> ImageBatch:
+        pos = self.positions(self.step)
+        self.step += 1
+        which = np.searchsorted(self.starts, pos, side="right") - 1
+        images, labels, mesh = [], [], []
+        for s_idx, p in zip(which, pos - self.starts[which]):
+            shard = self.shards[s_idx]
+            g, k = divmod(int(p), shard.steps)
+            images.append(shard.images[g, k])
+            labels.append(shard.labels[g, k])
+            mesh.append(shard.mesh[g, k])
+        return ImageBatch(to_tensor(np.stack(images)), torch.from_numpy(np.stack(labels).astype(np.float32)),
+                          torch.from_numpy(np.array(mesh, dtype=np.int64)))
+
+
+__all__ = ["open_split", "SplitArrays", "SweepSampler", "SweepBatch", "ImageBatches", "ImageBatch", "to_tensor",
+           "FACTORS"]
