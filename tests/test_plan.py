@@ -1,0 +1,124 @@
+"""The sweep plan: pure, seeded, no Blender."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from config import FACTORS, ConfigError, parse_params
+from render.plan import PlanRequest, frames_of, plan
+from tests.render_fixtures import raw_params
+
+TRAIN, TEST = [0, 1, 2, 3, 4, 5], [6, 7, 8]
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return parse_params(raw_params()).dataset("faces")
+
+
+def request(ds, factor, **kw):
+    return PlanRequest(ds, factor, kw.pop("seed", 3), TRAIN, TEST, **kw)
+
+
+@pytest.mark.parametrize("factor", FACTORS + ("intrinsic",))
+def test_counts_and_unique_files(ds, factor):
+    sweeps = plan(request(ds, factor, groups=4, steps=5))
+    frames = frames_of(sweeps)
+    assert [s.split for s in sweeps] == ["train"] * 4 + ["test"] * ds.test_groups
+    assert all(len(s.frames) == 5 for s in sweeps)
+    assert len({f.file for f in frames}) == len(frames)
+    assert [(f.group, f.index) for f in frames if f.split == "train"] == [(g, i) for g in range(4) for i in range(5)]
+
+
+@pytest.mark.parametrize("factor", FACTORS)
+def test_only_the_active_factor_varies_within_a_sweep(ds, factor):
+    for sweep in plan(request(ds, factor, groups=6, steps=7)):
+        values = [getattr(f, factor) for f in sweep.frames]
+        assert len(set(values)) == 7 and values == sorted(values)
+        assert (values[0], values[-1]) == tuple(ds.ranges[factor])  # even spacing spans the range
+        for other in FACTORS:
+            if other != factor:
+                assert len({getattr(f, other) for f in sweep.frames}) == 1
+                lo, hi = ds.ranges[other]
+                assert lo <= getattr(sweep.frames[0], other) <= hi
+        assert len({f.mesh for f in sweep.frames}) == 1
+
+
+def test_fixed_factors_and_meshes_differ_between_sweeps(ds):
+    sweeps = plan(request(ds, "light", groups=8))
+    assert len({s.frames[0].azimuth for s in sweeps}) == len(sweeps)
+    assert len({s.frames[0].mesh for s in sweeps if s.split == "train"}) > 1
+
+
+def test_random_spacing_is_sorted_within_range(ds):
+    rnd = dataclasses.replace(ds, spacing="random")
+    for sweep in plan(request(rnd, "azimuth", groups=3, steps=6)):
+        values = [f.azimuth for f in sweep.frames]
+        assert values == sorted(values) and len(set(values)) == 6
+        assert all(-60 <= v <= 60 for v in values)
+        assert values[0] != -60 or values[-1] != 60
+
+
+def test_intrinsic_sweeps_change_mesh_under_a_fixed_pose(ds):
+    for sweep in plan(request(ds, "intrinsic", groups=5, steps=3)):
+        assert len({f.angles for f in sweep.frames}) == 1
+        assert len({f.mesh for f in sweep.frames}) == 3  # enough meshes: all distinct
+
+
+def test_iid_draws_everything_independently(ds):
+    sweeps = plan(request(ds, "iid", groups=2))
+    frames = frames_of(sweeps)
+    assert len(frames) == (2 + ds.iid.test) * ds.iid.group_size
+    for f in FACTORS:
+        assert len({getattr(fr, f) for fr in frames}) == len(frames)
+    assert len({fr.mesh for fr in frames if fr.split == "train"}) > 1
+
+
+@pytest.mark.parametrize("factor", FACTORS + ("intrinsic", "iid"))
+def test_train_and_test_meshes_never_mix(ds, factor):
+    frames = frames_of(plan(request(ds, factor, groups=10)))
+    assert {f.mesh for f in frames if f.split == "train"} <= set(TRAIN)
+    assert {f.mesh for f in frames if f.split == "test"} <= set(TEST)
+
+
+def test_deterministic_and_seeded(ds):
+    assert plan(request(ds, "azimuth", groups=3)) == plan(request(ds, "azimuth", groups=3))
+    assert plan(request(ds, "azimuth", groups=3)) != plan(request(ds, "azimuth", groups=3, seed=4))
+
+
+def test_one_factors_group_count_does_not_change_another_factors_plan(ds):
+    more_light = dataclasses.replace(ds, groups={**ds.groups, "light": 50})
+    assert plan(request(ds, "azimuth")) == plan(request(more_light, "azimuth"))
+    # Growing a factor's own sweep count appends sweeps and keeps the existing ones.
+    few, many = plan(request(ds, "light", groups=2)), plan(request(ds, "light", groups=5))
+    assert [s for s in many if s.split == "train"][:2] == [s for s in few if s.split == "train"]
+    assert [s for s in many if s.split == "test"] == [s for s in few if s.split == "test"]
+
+
+def test_range_override_applies_to_the_active_factor(ds):
+    frames = frames_of(plan(request(ds, "light", groups=2, steps=3, value_range=(-10, 10))))
+    assert {f.light for f in frames} == {-10.0, 0.0, 10.0}
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"steps": 1}, "--steps"),
+    ({"value_range": (10, -10)}, "min 10 > max -10"),
+    ({"value_range": (-400, 0)}, "[-360, 360]"),
+])
+def test_bad_overrides_are_one_line_errors(ds, kw, words):
+    with pytest.raises(ConfigError) as err:
+        plan(request(ds, "azimuth", **kw))
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_range_is_refused_for_intrinsic_and_unknown_factors(ds):
+    with pytest.raises(ConfigError, match="--range applies to"):
+        plan(request(ds, "intrinsic", value_range=(0, 1)))
+    with pytest.raises(ConfigError, match="unknown factor 'bogus'"):
+        plan(request(ds, "bogus"))
+
+
+def test_intrinsic_needs_two_distinct_meshes(ds):
+    with pytest.raises(ConfigError, match="at least 2 distinct"):
+        plan(PlanRequest(ds, "intrinsic", 0, [0], [1]))

@@ -1,0 +1,261 @@
+"""The Blender renderer, for real (bpy, Cycles), at 32x32 and 4 spp on a few blob meshes."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+import render.runner as runner
+from config import load_params
+from render.runner import LABELS_FILE, PLAN_FILE, RenderError, RenderJob, render_set
+from tests.render_fixtures import make_project, raw_params
+
+pytestmark = pytest.mark.blender
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, str(ROOT / "cli.py")]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    params = make_project(root)
+    cwd = os.getcwd()
+    os.chdir(root)  # the runner finds data/meshes/<dataset> relative to the working directory
+    yield root, params
+    os.chdir(cwd)
+
+
+@pytest.fixture(scope="module")
+def light_set(project):
+    """2 train sweeps x 3 steps + 1 test sweep of light, rendered with 2 workers."""
+    root, params = project
+    render_set(params, RenderJob("faces", "light", root / "light"))
+    return root / "light"
+
+
+def labels(folder: Path) -> list[dict]:
+    with open(folder / LABELS_FILE, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def image(folder: Path, name: str) -> np.ndarray:
+    return cv2.imread(str(folder / name), cv2.IMREAD_UNCHANGED)
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_writes_pngs_and_labels_in_plan_order(light_set):
+    rows = labels(light_set)
+    assert list(rows[0]) == ["file", "split", "group", "index", "mesh", "azimuth", "elevation", "light"]
+    assert [r["split"] for r in rows] == ["train"] * 6 + ["test"] * 3
+    assert sorted(p.name for p in (light_set / "train").iterdir()) == sorted(Path(r["file"]).name for r in rows[:6])
+    for r in rows:
+        img = image(light_set, r["file"])
+        assert img.shape == (32, 32) and img.dtype == np.uint8
+    for group in ("0", "1"):
+        sweep = [r for r in rows if r["split"] == "train" and r["group"] == group]
+        assert len({r["light"] for r in sweep}) == 3
+        assert len({(r["azimuth"], r["elevation"], r["mesh"]) for r in sweep}) == 1
+    assert {r["mesh"] for r in rows if r["split"] == "test"} <= {"3", "4"}
+
+
+def test_object_is_visible_centred_on_black(light_set):
+    for r in labels(light_set):
+        img = image(light_set, r["file"]).astype(float)
+        mask = img > 0
+        assert 0.1 < mask.mean() < 0.7
+        ys, xs = np.nonzero(mask)
+        assert abs(xs.mean() - 15.5) < 5 and abs(ys.mean() - 15.5) < 5
+        assert img[0, 0] == img[0, -1] == img[-1, 0] == img[-1, -1] == 0
+
+
+def test_light_azimuth_moves_the_shading_not_the_silhouette(light_set):
+    rows = [r for r in labels(light_set) if r["group"] == "0" and r["split"] == "train"]
+    imgs = [image(light_set, r["file"]).astype(float) for r in rows]
+    assert [float(r["light"]) for r in rows] == [-80.0, 0.0, 80.0]
+    assert np.array_equal(imgs[0] > 0, imgs[2] > 0) or np.mean((imgs[0] > 0) != (imgs[2] > 0)) < 0.02
+    balance = [im[:, :16].sum() - im[:, 16:].sum() for im in imgs]  # image left minus right
+    # light -80 comes from the object's right, which the camera sees on the image's left
+    assert balance[0] > 0 > balance[2]
+    assert np.abs(imgs[0] - imgs[2]).mean() > 5
+
+
+def test_azimuth_changes_the_silhouette_in_the_documented_direction(project):
+    root, params = project
+    out = root / "azimuth"
+    render_set(params, RenderJob("faces", "azimuth", out, groups=1, steps=3))
+    rows = [r for r in labels(out) if r["split"] == "train"]
+    masks = [image(out, r["file"]) > 0 for r in rows]
+    assert [float(r["azimuth"]) for r in rows] == [-60.0, 0.0, 60.0]
+    assert np.mean(masks[0] != masks[2]) > 0.03
+    # The blob's nose points to -Y: seen from azimuth +60 (camera toward +X) it sticks out to the
+    # image's left, from -60 to the right.
+    centre_x = [np.nonzero(m)[1].mean() for m in masks]
+    assert centre_x[0] > centre_x[2] + 1
+
+
+def test_byte_identical_whatever_the_worker_count(project, light_set):
+    root, params = project
+    one = dataclasses.replace(params, render=dataclasses.replace(params.render, workers=1))
+    render_set(one, RenderJob("faces", "light", root / "light-1worker"))
+    assert folder_bytes(root / "light-1worker") == folder_bytes(light_set)
+
+
+def test_resume_renders_only_what_is_missing(project, light_set):
+    root, params = project
+    out = root / "light-resume"
+    shutil.copytree(light_set, out)
+    old = 1_000_000_000
+    for p in out.rglob("*.png"):
+        os.utime(p, (old, old))
+    gone = ["train/00001_002.png", "test/00000_000.png"]
+    for name in gone + [LABELS_FILE]:
+        (out / name).unlink()
+    (out / "train" / "00000_000.png.123.tmp").write_bytes(b"half")  # left by a killed worker
+    render_set(params, RenderJob("faces", "light", out))
+    assert folder_bytes(out) == folder_bytes(light_set)
+    fresh = sorted(str(p.relative_to(out)) for p in out.rglob("*.png") if p.stat().st_mtime > old)
+    assert fresh == sorted(gone)
+
+
+def test_complete_set_does_not_start_blender(project, light_set, monkeypatch):
+    root, params = project
+    before = folder_bytes(light_set)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("Blender workers started for a complete set")
+
+    monkeypatch.setattr(runner, "run_tasks", must_not_run)
+    render_set(params, RenderJob("faces", "light", light_set))
+    (light_set / LABELS_FILE).unlink()
+    render_set(params, RenderJob("faces", "light", light_set))  # only labels.csv is rewritten
+    assert folder_bytes(light_set) == before
+
+
+def test_folder_of_a_different_plan_is_cleared_and_rerendered(project, light_set, caplog):
+    root, params = project
+    out = root / "light-stale"
+    shutil.copytree(light_set, out)
+    other = dataclasses.replace(params, render=dataclasses.replace(params.render, samples=2))
+    render_set(other, RenderJob("faces", "light", out, steps=2))
+    assert "different plan" in caplog.text
+    rows = labels(out)
+    assert len(rows) == 6 and sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == sorted(r["file"] for r in rows)
+    assert (out / rows[0]["file"]).read_bytes() != (light_set / rows[0]["file"]).read_bytes()
+
+
+def test_foreign_folder_is_refused_untouched(project):
+    root, params = project
+    out = root / "foreign"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RenderError, match="not made by `render`"):
+        render_set(params, RenderJob("faces", "light", out))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_rgb_output_has_three_channels(project):
+    root, params = project
+    rgb = dataclasses.replace(params, render=dataclasses.replace(params.render, color="rgb", workers=1))
+    render_set(rgb, RenderJob("faces", "iid", root / "iid-rgb"))
+    img = image(root / "iid-rgb", labels(root / "iid-rgb")[0]["file"])
+    assert img.shape == (32, 32, 3)
+
+
+def test_contact_sheet_tiles_every_mesh(project):
+    from assets.catalog import open_catalog
+    from render.preview import contact_sheet
+
+    root, params = project
+    ds = params.dataset("faces")
+    sheet = contact_sheet(open_catalog(ds.mesh_dir()), params, ds, root / "sheet.png")
+    img = cv2.imread(str(sheet), cv2.IMREAD_GRAYSCALE)
+    assert img.shape == (2 * 128, 3 * 128)  # 5 meshes -> 3 columns x 2 rows of 128 px
+    cells = [img[r * 128 + 20:(r + 1) * 128, c * 128:(c + 1) * 128] for r in range(2) for c in range(3)]
+    assert all((cell > 0).mean() > 0.1 for cell in cells[:5]) and cells[5].max() == 0
+
+
+# ------------------------------------------------------------------------------- the CLI
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + list(args), cwd=root, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_acceptance_light_sweeps_byte_identical(project):
+    root, _ = project
+    for out in ("cli-a", "cli-b"):
+        res = cli(root, "render", "--factor", "light", "--dataset", "faces", "--groups", "2", "--steps", "5",
+                  "--out", out, *(["--workers", "1"] if out == "cli-b" else []))
+        assert res.returncode == 0, res.stderr
+    rows = labels(root / "cli-a")
+    train = [r for r in rows if r["split"] == "train"]
+    assert len(train) == 10 and len(list((root / "cli-a" / "train").glob("*.png"))) == 10
+    assert len(rows) == 10 + 5 * 1  # test_groups: 1
+    for g in ("0", "1"):
+        sweep = [r for r in train if r["group"] == g]
+        assert len({r["light"] for r in sweep}) == 5
+        assert len({(r["azimuth"], r["elevation"], r["mesh"]) for r in sweep}) == 1
+    assert folder_bytes(root / "cli-a") == folder_bytes(root / "cli-b")
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """Projects whose inputs are bad: corrupt meshes; a folder source that does not exist."""
+    root = tmp_path_factory.mktemp("broken")
+    make_project(root)
+    for ply in (root / "data/meshes/faces").glob("*.ply"):
+        ply.write_bytes(ply.read_bytes()[:-10])  # header intact, body cut short
+    raw = raw_params()
+    raw["datasets"]["faces"]["source"] = {"kind": "folder", "path": "no/such/folder"}
+    (root / "folder.yaml").write_text(yaml.safe_dump(raw))
+    return root
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--factor", "bogus"], "unknown factor 'bogus'"),
+    (["--factor", "light", "--dataset", "cars"], "unknown dataset 'cars'"),
+    (["--factor", "light", "--range", "10", "-10"], "min 10 > max -10"),
+    (["--factor", "light", "--steps", "1"], "a sweep needs at least 2 steps"),
+    (["--factor", "light", "--size", "4"], "render.size: is 4"),
+    (["--factor", "intrinsic", "--range", "0", "1"], "--range applies to"),
+    (["--factor", "light"], "truncated or foreign PLY"),
+    (["--factor", "light", "--params-file", "folder.yaml"], "no/such/folder' does not exist"),
+])
+def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(broken, args, words):
+    if "--params-file" in args:
+        i = args.index("--params-file")
+        args = ["--params", args[i + 1], "render"] + args[:i] + args[i + 2:]
+    else:
+        args = ["render"] + args
+    res = cli(broken, *args, "--out", "out")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: ") and words in res.stderr
+    assert not (broken / "out").exists()
+
+
+def test_cli_refuses_a_folder_it_did_not_make(project):
+    root, _ = project
+    (root / "theirs").mkdir()
+    (root / "theirs" / "data.bin").write_bytes(b"x")
+    res = cli(root, "render", "--factor", "light", "--out", "theirs")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "not made by `render`" in res.stderr
+    assert [p.name for p in (root / "theirs").iterdir()] == ["data.bin"]
+
+
+def test_every_option_is_in_help():
+    res = subprocess.run(CLI + ["render", "--help"], capture_output=True, text=True, cwd=ROOT)
+    for option in ("--factor", "--dataset", "--groups", "--steps", "--range", "--size", "--samples",
+                   "--workers", "--out", "--seed"):
+        assert option in res.stdout
