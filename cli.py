@@ -153,5 +153,39 @@ def shard(ctx, dataset, out, verify_only):
         click.echo(f"{name}: {len(manifest.shards)} shards {'verified' if verify_only else '->'} {target}")
 
 
+# ------------------------------------------------------------------------------------ train
+
+
+@main.command()
+@click.option("--dataset", required=True, help="Dataset name from params.yaml.")
+@click.option("--model", "kind", required=True, metavar="dcign|vae",
+              help="dcign (clamped sweep training) or vae (the entangled baseline).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimiser steps (default: train.steps).")
+@click.option("--shards", type=click.Path(file_okay=False), default=None,
+              help="Shard folder (default data/shards/<dataset>).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Final checkpoint (default models/<dataset>-<model>.pt).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: params.yaml seed).")
+@click.option("--no-live", is_flag=True, help="Do not write DVCLive logs (dvclive/<dataset>-<model>).")
+@click.pass_context
+@user_errors
+def train(ctx, dataset, kind, steps, shards, out, seed, no_live):
+    """Train a DC-IGN or the baseline VAE on a dataset's shards (resumes an interrupted run)."""
+    from model.train import TrainJob, check_kind, train as run
+
+    check_kind(kind)
+    params = _params(ctx, seed)
+    params.dataset(dataset)
+    if steps is not None:
+        settings = dataclasses.replace(params.train, steps=steps)
+        settings.check("train")  # --steps overrides train.steps; errors name that key
+        params = dataclasses.replace(params, train=settings)
+    overrides = {k: Path(v) for k, v in dict(shard_dir=shards, out=out).items() if v is not None}
+    if no_live:
+        overrides["live_dir"] = None
+    path = run(params, TrainJob.default(params, dataset, kind, **overrides))
+    click.echo(f"{dataset}-{kind}: {params.train.steps} steps -> {path}")
+
+
 if __name__ == "__main__":
     main()

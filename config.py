@@ -243,12 +243,24 @@ class TrainConfig:
     """Relative frequency of sweep types in training (the paper: about 1:1:1:10)."""
     warm_start: int = 0
     """Steps of plain VAE training on shuffled images before DC-IGN training (0 = none)."""
+    sweeps_per_step: int = 4
+    """Sweeps stacked into one DC-IGN optimiser step, each clamped on its own (the same as accumulating
+    the gradients of that many one-sweep mini-batches); larger steps use the CPU better."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 0
+    """CPU threads for torch (0 = one per core). Fixed, so the same seed gives the same weights."""
     checkpoint_every: int = 250
     log_every: int = 50
+    image_every: int = 500
+    """Steps between logged grids of sample reconstructions."""
 
     def check(self, at: str) -> None:
         _require(self.steps >= 1, f"{at}.steps", "must be >= 1")
+        _require(0 <= self.warm_start < self.steps, f"{at}.warm_start",
+                 f"is {self.warm_start}; use 0 <= warm_start < steps ({self.steps}) (warm-start steps are part of steps)")
+        _require(self.sweeps_per_step >= 1, f"{at}.sweeps_per_step", "must be >= 1")
+        _require(self.threads >= 0, f"{at}.threads", "must be >= 0 (0 = one per core)")
+        _require(self.image_every >= 1, f"{at}.image_every", "must be >= 1")
         _require(self.batch_size >= 2, f"{at}.batch_size", "must be >= 2")
         _require(self.lr > 0, f"{at}.lr", "must be > 0")
         _require(all(0 <= b < 1 for b in self.betas), f"{at}.betas", "each must lie in [0, 1)")

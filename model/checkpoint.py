@@ -1,0 +1,91 @@
+"""Checkpoints: atomic save, safe load (`torch.load(weights_only=True)`), and `load_model`.
+
+A checkpoint is one dict of tensors and plain Python values (nothing that needs unpickling code):
+    format, meta (ModelMeta as a dict), model (state_dict), and, for resuming, optimizer,
+    samplers (data-order state), rng (torch RNG states), fingerprint (what the run depends on).
+The final model `models/<dataset>-<model>.pt` has the same layout, so it can be resumed or extended.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from config import ModelConfig, UserError
+from model.nets import VAE, build
+
+FORMAT = 1
+KINDS = ("dcign", "vae")
+
+
+class CheckpointError(UserError):
+    """A checkpoint file is missing, unreadable, or not one of ours."""
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    kind: str
+    """`dcign` or `vae`."""
+    dataset: str
+    size: int
+    channels: int
+    latents: int
+    owned: dict[str, list[int]]
+    """Latent indices per factor in FACTORS; all other latents are intrinsic."""
+    step: int
+    """Optimiser steps done."""
+    config: ModelConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "ModelMeta":
+        return cls(**{**raw, "config": ModelConfig(**raw["config"])})
+
+
+def save(path: Path | str, state: dict[str, Any]) -> None:
+    """Write `state` to `path` atomically: a killed process leaves the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save({"format": FORMAT, **state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load(path: Path | str, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint dict without executing pickled code. Raises CheckpointError (one line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found; train one with `python cli.py train` or pass the right path")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for truncated/foreign files
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason}); retrain it or pass the right file") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT or "meta" not in state or "model" not in state:
+        raise CheckpointError(f"{path}: not a DC-IGN checkpoint of format {FORMAT}; retrain it with `python cli.py train`")
+    return state
+
+
+def model_from_state(state: dict[str, Any], device: str | torch.device = "cpu") -> tuple[VAE, ModelMeta]:
+    meta = ModelMeta.from_dict(state["meta"])
+    model = build(meta.config.arch, meta.size, meta.channels, meta.latents)
+    model.load_state_dict(state["model"])
+    return model.to(device), meta
+
+
+def load_model(path: Path | str, device: str | torch.device = "cpu") -> tuple[VAE, ModelMeta]:
+    """The trained model (in eval mode, on `device`) and its metadata."""
+    try:
+        model, meta = model_from_state(load(path, device), device)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: checkpoint does not match the model code ({type(err).__name__}); retrain it") from None
+    return model.eval(), meta

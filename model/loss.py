@@ -1,0 +1,25 @@
+"""The SGVB loss: Bernoulli reconstruction (BCE on logits, summed over pixels) + β · analytic KL.
+
+All functions return per-image values [B]; the training loop averages them over the batch so the
+learning rate does not depend on how many images a step holds.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def reconstruction(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """−log p(x|z) under independent Bernoulli pixels with probabilities sigmoid(logits), per image."""
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return bce.flatten(1).sum(dim=1)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)), summed over latents, per image."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    return mu + torch.exp(0.5 * logvar) * eps

@@ -1,0 +1,396 @@
+"""The training loop: shards in, `models/<dataset>-<model>.pt` (+ DVCLive logs) out.
+
+`dcign`: each step stacks `train.sweeps_per_step` sweeps from `SweepSampler` (types drawn by
+`train.mix`); every sweep is clamped on its own (`model.clamp`), so a step equals accumulating the
+gradients of that many one-sweep mini-batches. The first `train.warm_start` steps are plain VAE
+steps on shuffled images (the authors recommended starting from a plainly trained VAE).
+`vae`: the entangled baseline; the same network as a plain VAE on shuffled images (`train.batch_size`).
+
+Choices where the paper and the original code differ (see docs in params.yaml / config.py):
+- clamp value: sweep mean (paper, default) or first sample (code), `train.clamp`;
+- clamp target: μ and log σ² (code, default; ε is still drawn per sample) or the sampled z;
+- KL: per-sample analytic KL of the posterior the decoder actually samples from. With the μ/log σ²
+  clamp that is the clamped posterior, whose clamped coordinates are constants (detached), so a
+  latent gets KL gradient only in sweeps where it is free; the invariance pull is then its only
+  signal (the code's "no gradient except the invariance signal"). With the z clamp the posterior
+  itself is unclamped, so every latent gets KL gradient.
+- pull: ½·pull·Σ(t − mean)² over clamped coordinates (its gradient is the code's (t − mean)·0.01);
+  applied to μ and log σ² (μ/log σ² clamp) or to μ (z clamp).
+
+A killed run resumes from `checkpoints/<dataset>-<model>.pt` (written atomically every
+`train.checkpoint_every` steps with model, optimiser, loader and RNG state) and ends in the same
+weights as an uninterrupted run. A non-finite loss stops training (`TrainingDiverged`, exit 2) and
+leaves the last good checkpoint in place.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from config import FACTORS, ModelConfig, Params, TrainConfig, UserError
+from model import checkpoint as ckpt
+from model.clamp import clamp, pull_loss
+from model.latents import clamp_mask, owned_indices
+from model.loss import kl_divergence, reconstruction, reparameterise
+from model.nets import VAE, build
+
+KINDS = ckpt.KINDS
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    dataset: str
+    kind: str
+    """`dcign` or `vae`."""
+    shard_dir: Path
+    out: Path
+    """Final checkpoint, e.g. models/faces-dcign.pt."""
+    resume: Path
+    """In-progress checkpoint, e.g. checkpoints/faces-dcign.pt (removed once `out` is written)."""
+    live_dir: Path | None = None
+    """DVCLive folder, e.g. dvclive/faces-dcign; None = no DVCLive logging."""
+    progress: bool = True
+
+    @classmethod
+    def default(cls, params: Params, dataset: str, kind: str, **overrides: Any) -> "TrainJob":
+        name = f"{dataset}-{kind}"
+        paths = dict(shard_dir=params.dataset(dataset).shard_dir(), out=Path("models") / f"{name}.pt",
+                     resume=Path("checkpoints") / f"{name}.pt", live_dir=Path("dvclive") / name)
+        return cls(dataset=dataset, kind=kind, **{**paths, **overrides})
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor
+    recon: torch.Tensor  # per image [N]
+    kl: torch.Tensor  # per image [N]
+    pull: torch.Tensor  # scalar
+    sweeps: list[str]  # the type of each image's sweep ("shuffled" for VAE steps)
+
+
+# ------------------------------------------------------------------------------ one step (pure)
+
+
+def vae_step(model: VAE, x: torch.Tensor, tc: TrainConfig) -> StepResult:
+    mu, logvar = model.encode(x)
+    logits = model.decode(reparameterise(mu, logvar))
+    recon, kl = reconstruction(logits, x), kl_divergence(mu, logvar)
+    loss = recon.mean() + tc.beta * kl.mean()
+    return StepResult(loss, recon, kl, torch.zeros(()), ["shuffled"] * len(x))
+
+
+def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, tc: TrainConfig) -> StepResult:
+    """One DC-IGN step on S stacked sweeps of K images each (x: [S*K, C, H, W], sweep s = rows s*K..)."""
+    S, L = len(sweeps), mc.latents
+    K = x.shape[0] // S
+    mask = clamp_mask(sweeps, mc.owned, L).to(x.device)
+    mu, logvar = model.encode(x)
+    mu3, lv3 = mu.view(S, K, L), logvar.view(S, K, L)
+    if tc.clamp_target == "mu_logvar":
+        cmu, clv = clamp(mu3, mask, tc.clamp), clamp(lv3, mask, tc.clamp)
+        z = reparameterise(cmu, clv).view(S * K, L)
+        kl = kl_divergence(cmu.view(S * K, L), clv.view(S * K, L))
+        pull = pull_loss(mu3, mask) + pull_loss(lv3, mask)
+    else:
+        z = clamp(reparameterise(mu3, lv3), mask, tc.clamp).view(S * K, L)
+        kl = kl_divergence(mu, logvar)
+        pull = pull_loss(mu3, mask)
+    recon = reconstruction(model.decode(z), x)
+    loss = recon.mean() + tc.beta * kl.mean() + tc.pull * pull
+    return StepResult(loss, recon, kl, pull.detach(), [s for s in sweeps for _ in range(K)])
+
+
+# ------------------------------------------------------------------------------ setup
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device is cuda but no CUDA device is available; set train.device to auto or cpu")
+    return torch.device(choice)
+
+
+def configure_torch(tc: TrainConfig) -> None:
+    """Fixed thread count and deterministic kernels: the same seed gives the same weights."""
+    torch.set_num_threads(tc.threads or os.cpu_count() or 1)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def memory_format(arch: str, device: torch.device) -> torch.memory_format:
+    # channels_last makes oneDNN's small strided convolutions ~1.4x faster on CPU (bench/train.py)
+    return torch.channels_last if device.type == "cpu" and arch == "conv4" else torch.contiguous_format
+
+
+def fingerprint(params: Params, job: TrainJob, shard_dir: Path) -> str:
+    """What a resumable checkpoint depends on. Step count, logging and threads are left out, so a
+    finished run can be extended by raising train.steps."""
+    tc = dataclasses.asdict(params.train)
+    for k in ("steps", "checkpoint_every", "log_every", "image_every", "device", "threads"):
+        tc.pop(k)
+    manifest = shard_dir / "manifest.json"
+    blob = json.dumps({"kind": job.kind, "dataset": job.dataset, "seed": params.seed, "train": tc,
+                       "model": dataclasses.asdict(params.model),
+                       "data": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None},
+                      sort_keys=True, default=list)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Data:
+    """The loaders a run draws from, opened lazily (a VAE run needs no sweep sampler)."""
+
+    def __init__(self, params: Params, job: TrainJob):
+        self.params, self.job = params, job
+        self.sweeps = None
+        self.images = None
+
+    def sweep_sampler(self):
+        if self.sweeps is None:
+            from pipeline.loader import SweepSampler
+
+            self.sweeps = SweepSampler(self.job.shard_dir, "train", mix=self.params.train.mix, seed=self.params.seed)
+        return self.sweeps
+
+    def image_batches(self):
+        if self.images is None:
+            from pipeline.loader import ImageBatches
+
+            self.images = ImageBatches(self.job.shard_dir, "train", batch_size=self.params.train.batch_size,
+                                       seed=self.params.seed)
+        return self.images
+
+    def state_dict(self) -> dict:
+        return {k: v.state_dict() for k, v in (("sweeps", self.sweeps), ("images", self.images)) if v is not None}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "sweeps" in state:
+            self.sweep_sampler().load_state_dict(state["sweeps"])
+        if "images" in state:
+            self.image_batches().load_state_dict(state["images"])
+
+    def image_shape(self) -> tuple[int, int]:
+        """(size, channels) of the training images."""
+        from pipeline.shards import read_manifest
+
+        m = read_manifest(self.job.shard_dir)
+        if m.image_size[0] != m.image_size[1]:
+            raise UserError(f"{self.job.shard_dir}: images are {m.image_size[0]}x{m.image_size[1]}; the model needs "
+                            "square images; re-render with a square render.size")
+        return m.image_size[0], m.channels
+
+
+def next_batch(data: Data, step: int, kind: str, tc: TrainConfig) -> tuple[torch.Tensor, list[str] | None]:
+    """Images of step `step` and, for a DC-IGN step, the sweep type of each stacked sweep."""
+    if kind == "vae" or step < tc.warm_start:
+        return data.image_batches().__next__().images, None
+    batches = [next(data.sweep_sampler()) for _ in range(tc.sweeps_per_step)]
+    if len({b.images.shape for b in batches}) > 1:
+        raise UserError(f"{data.job.shard_dir}: sweeps have different lengths; re-shard the dataset")
+    return torch.cat([b.images for b in batches]), [b.factor for b in batches]
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
+    """Train (or resume) and write `job.out`. `stop_after` ends the process early after that many
+    steps of this call, leaving only the resumable checkpoint (to test resuming)."""
+    if job.kind not in KINDS:
+        raise UserError(f"unknown model '{job.kind}'; choose one of: {', '.join(KINDS)}")
+    tc, mc = params.train, params.model
+    configure_torch(tc)
+    device = pick_device(tc.device)
+    data = Data(params, job)
+    size, channels = data.image_shape()
+    torch.manual_seed(params.seed)
+    model = build(mc.arch, size, channels, mc.latents).to(device)
+    fmt = memory_format(mc.arch, device)
+    model = model.to(memory_format=fmt)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    print_fn = _printer(job.progress)
+
+    finger = fingerprint(params, job, job.shard_dir)
+    step = 0
+    if job.resume.is_file():
+        state = ckpt.load(job.resume, device)
+        if state.get("fingerprint") == finger:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            data.load_state_dict(state["samplers"])
+            _set_rng(state["rng"])
+            step = int(state["step"])
+            print_fn(f"resuming {job.dataset}-{job.kind} from step {step} ({job.resume})")
+        else:
+            print_fn(f"{job.resume}: saved with other parameters or data; starting afresh")
+
+    def meta(at: int) -> ckpt.ModelMeta:
+        return ckpt.ModelMeta(kind=job.kind, dataset=job.dataset, size=size, channels=channels, latents=mc.latents,
+                              owned=owned_indices(mc.owned), step=at, config=mc)
+
+    def state(at: int) -> dict[str, Any]:
+        return {"meta": meta(at).to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "samplers": data.state_dict(), "rng": _get_rng(), "step": at, "fingerprint": finger}
+
+    live = _open_live(job, resume=step > 0)
+    try:
+        step = _loop(model, optimizer, data, job, params, device, fmt, live, step, stop_after, state)
+    finally:
+        if live is not None:
+            live.end()
+    if step < tc.steps:  # stopped early on purpose (stop_after): only the resumable checkpoint
+        ckpt.save(job.resume, state(step))
+        return job.resume
+    _require_finite(model, step, job)
+    ckpt.save(job.out, state(step))
+    job.resume.unlink(missing_ok=True)
+    return job.out
+
+
+def _loop(model, optimizer, data, job, params, device, fmt, live, step, stop_after, state) -> int:
+    """Run steps until train.steps (or stop_after more); returns the step reached."""
+    from tqdm import tqdm
+
+    tc, mc = params.train, params.model
+    log = _Log(live, tc, job.kind)
+    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
+    model.train()
+    x = None
+    with tqdm(total=tc.steps, initial=step, desc=f"train {job.dataset}-{job.kind}", unit="step",
+              disable=not job.progress, dynamic_ncols=True) as bar:
+        while step < end:
+            x, sweeps = next_batch(data, step, job.kind, tc)
+            x = x.to(device, non_blocking=True).contiguous(memory_format=fmt)
+            result = vae_step(model, x, tc) if sweeps is None else dcign_step(model, x, sweeps, mc, tc)
+            if not torch.isfinite(result.loss):
+                kept = f"the last good checkpoint is {job.resume}" if job.resume.is_file() else "no checkpoint was written yet"
+                raise TrainingDiverged(f"loss became {result.loss.item()} at step {step + 1} of {job.dataset}-{job.kind}; "
+                                       f"{kept}; lower train.lr or check the shards")
+            optimizer.zero_grad(set_to_none=True)
+            result.loss.backward()
+            optimizer.step()
+            step += 1
+            rate = log.add(step, result, len(x), optimizer.param_groups[0]["lr"])
+            bar.update(1)
+            bar.set_postfix(loss=f"{result.loss.item():.1f}", img_s=f"{rate:.0f}", refresh=False)
+            if live is not None and (step % tc.image_every == 0 or step == tc.steps):
+                _log_reconstructions(live, model, x)
+            if step % tc.checkpoint_every == 0 and step < tc.steps:
+                _require_finite(model, step, job)  # never replace a good checkpoint by a broken one
+                ckpt.save(job.resume, state(step))
+    return step
+
+
+def _require_finite(model: VAE, step: int, job: TrainJob) -> None:
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        kept = f"the last good checkpoint is {job.resume}" if job.resume.is_file() else "no checkpoint was written yet"
+        raise TrainingDiverged(f"weights became NaN or infinite by step {step} of {job.dataset}-{job.kind}; {kept}; "
+                               "lower train.lr or check the shards")
+
+
+def _get_rng() -> dict[str, Any]:
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def _set_rng(rng: dict[str, Any]) -> None:
+    torch.set_rng_state(rng["torch"].cpu())
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+
+
+def _printer(enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm.write if enabled else (lambda *_: None)
+
+
+# ------------------------------------------------------------------------------ logging
+
+
+def _open_live(job: TrainJob, resume: bool):
+    if job.live_dir is None:
+        return None
+    from dvclive import Live
+
+    return Live(dir=str(job.live_dir), resume=resume, save_dvc_exp=False, dvcyaml=False, report=None)
+
+
+class _Log:
+    """Averages losses over `log_every` steps (overall and per sweep type) and measures images/s."""
+
+    def __init__(self, live, tc: TrainConfig, kind: str):
+        self.live, self.every = live, tc.log_every
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self.images, self.steps, self.t0 = 0, 0, time.perf_counter()
+        self.rate = 0.0
+
+    def add(self, step: int, r: StepResult, images: int, lr: float) -> float:
+        self.images += images
+        self.steps += 1
+        self.sums["loss"] += r.loss.item()
+        self.sums["pull"] += r.pull.item()
+        recon, kl = r.recon.detach().cpu(), r.kl.detach().cpu()
+        self.sums["recon"] += recon.mean().item()
+        self.sums["kl"] += kl.mean().item()
+        for sweep in set(r.sweeps):
+            rows = torch.tensor([s == sweep for s in r.sweeps])
+            self.sums[f"recon/{sweep}"] += recon[rows].sum().item()
+            self.sums[f"kl/{sweep}"] += kl[rows].sum().item()
+            self.counts[sweep] += int(rows.sum())
+        elapsed = time.perf_counter() - self.t0
+        rate = self.images / elapsed if elapsed > 0 else 0.0
+        if step % self.every == 0:
+            if self.live is not None:
+                self.live.step = step  # metrics are stamped with the step current when logged
+                for key in ("loss", "recon", "kl", "pull"):
+                    self.live.log_metric(f"train/{key}", self.sums[key] / self.steps)
+                for key, total in self.sums.items():
+                    if "/" in key:
+                        term, sweep = key.split("/")
+                        self.live.log_metric(f"train/{sweep}/{term}", total / self.counts[sweep])
+                self.live.log_metric("train/lr", lr)
+                self.live.log_metric("train/images_per_s", rate)
+                self.live.next_step()
+            self.reset()
+            self.rate = rate
+        return rate
+
+
+@torch.no_grad()
+def _log_reconstructions(live, model: VAE, x: torch.Tensor, n: int = 8) -> None:
+    """A grid: the first n inputs on top, their reconstructions (from the encoder mean) below."""
+    was_training = model.training
+    model.eval()
+    x = x[:n]
+    recon = torch.sigmoid(model.decode(model.encode(x)[0]))
+    model.train(was_training)
+    rows = [torch.cat(list(t.float().cpu()), dim=-1) for t in (x, recon)]  # each [C, H, n*W]
+    grid = torch.cat(rows, dim=-2)
+    image = (grid.clamp(0, 1) * 255).round().to(torch.uint8)
+    image = image[0] if image.shape[0] == 1 else image.permute(1, 2, 0)
+    live.log_image("reconstructions.png", image.numpy())
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise UserError(f"unknown model '{kind}'; choose one of: {', '.join(KINDS)}")
+    return kind

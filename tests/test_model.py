@@ -1,0 +1,149 @@
+"""Model pieces without training data: latent layout, clamp (forward, backward, pull), loss values,
+architecture shapes, checkpoint round trip and bad checkpoint files."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from config import ModelConfig, UserError
+from model import checkpoint as ckpt
+from model.clamp import clamp, pull_loss
+from model.latents import clamp_mask, free_indices, owned_indices
+from model.loss import kl_divergence, reconstruction
+from model.nets import build
+
+OWNED = {"azimuth": 2, "elevation": 1, "light": 1}
+L = 10
+
+
+def test_owned_indices_follow_factor_order():
+    assert owned_indices(OWNED) == {"azimuth": [0, 1], "elevation": [2], "light": [3]}
+    assert free_indices("light", OWNED, L) == [3]
+    assert free_indices("intrinsic", OWNED, L) == list(range(4, L))
+    with pytest.raises(UserError):
+        free_indices("colour", OWNED, L)
+
+
+def _latents(S=3, K=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(S, K, L, generator=g, requires_grad=True)
+
+
+@pytest.mark.parametrize("mode", ["mean", "first"])
+def test_clamp_forward_makes_non_owned_constant_per_sweep(mode):
+    sweeps = ["azimuth", "intrinsic", "light"]
+    t = _latents()
+    mask = clamp_mask(sweeps, OWNED, L)
+    out = clamp(t, mask, mode)
+    for s, sweep in enumerate(sweeps):
+        free = free_indices(sweep, OWNED, L)
+        clamped = [i for i in range(L) if i not in free]
+        assert torch.equal(out[s, :, free], t[s, :, free])  # owned: untouched, differ across the sweep
+        assert out[s, :, free].std(dim=0).min() > 0
+        assert (out[s, :, clamped] == out[s, :1, clamped]).all()  # non-owned: one value for the sweep
+        expected = t[s, :, clamped].mean(0) if mode == "mean" else t[s, 0, clamped]
+        assert torch.allclose(out[s, 0, clamped], expected)
+    # intrinsic sweeps clamp z1..z4 (the owned ones) and free the rest
+    assert mask[1].tolist() == [True] * 4 + [False] * (L - 4)
+
+
+@pytest.mark.parametrize("mode", ["mean", "first"])
+def test_clamp_backward_gives_non_owned_no_reconstruction_gradient(mode):
+    sweeps = ["elevation", "intrinsic"]
+    t = _latents(S=2)
+    mask = clamp_mask(sweeps, OWNED, L)
+    decoder_weights = torch.randn(L)
+    (clamp(t, mask, mode) * decoder_weights).pow(2).sum().backward()  # any downstream "reconstruction"
+    assert (t.grad[mask.unsqueeze(1).expand_as(t)] == 0).all()
+    assert (t.grad[~mask.unsqueeze(1).expand_as(t)] != 0).all()
+
+
+def test_pull_reduces_spread_of_clamped_latents_only():
+    sweeps = ["azimuth", "intrinsic"]
+    t = _latents(S=2)
+    mask = clamp_mask(sweeps, OWNED, L)
+    pull_loss(t, mask).backward()
+    assert (t.grad[~mask.unsqueeze(1).expand_as(t)] == 0).all()
+    # a small step against the gradient (what minimising does) shrinks the within-sweep spread
+    with torch.no_grad():
+        stepped = t - 0.1 * t.grad
+    spread = lambda x: x.var(dim=1)[mask]  # noqa: E731
+    assert (spread(stepped) < spread(t.detach())).all()
+    # its gradient is the original code's signal: (t - sweep mean), per image after averaging
+    expected = (t - t.mean(1, keepdim=True)).detach() * mask.unsqueeze(1) / (t.shape[0] * t.shape[1])
+    assert torch.allclose(t.grad, expected, atol=1e-7)
+
+
+def test_loss_terms_match_hand_computation():
+    x = torch.tensor([[[[1.0, 0.0], [0.5, 0.25]]]])
+    logits = torch.tensor([[[[2.0, -1.0], [0.0, 3.0]]]])
+    p = 1 / (1 + math.e ** -logits)
+    bce = -(x * p.log() + (1 - x) * (1 - p).log()).sum()
+    assert torch.allclose(reconstruction(logits, x), bce.reshape(1), atol=1e-6)
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.0, math.log(4.0)]])
+    # KL(N(0.5,1)||N(0,1)) = 0.125; KL(N(-1,4)||N(0,1)) = 0.5 * (1 + 4 - 1 - ln 4)
+    hand = 0.125 + 0.5 * (4.0 - math.log(4.0))
+    assert kl_divergence(mu, logvar).item() == pytest.approx(hand, rel=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["conv4", "paper"])
+@pytest.mark.parametrize("size", [32, 64, 150])
+def test_shapes(arch, size):
+    model = build(arch, size, 1, 12)
+    x = torch.rand(2, 1, size, size)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (2, 12)
+    assert model.decode(mu).shape == x.shape
+
+
+def test_paper_architecture_at_150_is_the_original():
+    model = build("paper", 150, 1, 200)
+    params = sum(p.numel() for p in model.parameters())
+    assert 4.0e6 < params < 4.3e6  # the reference notes: about 4.1 M
+    assert model.encoder.heads.linear.in_features == 24 * 15 * 15
+
+
+def test_rgb_and_unknown_arch():
+    assert build("conv4", 64, 3, 8).decode(torch.zeros(1, 8)).shape == (1, 3, 64, 64)
+    with pytest.raises(UserError, match="model.arch"):
+        build("resnet", 64, 1, 8)
+
+
+def _meta(step=7):
+    return ckpt.ModelMeta(kind="dcign", dataset="faces", size=32, channels=1, latents=8,
+                          owned=owned_indices({"azimuth": 1, "elevation": 1, "light": 1}), step=step,
+                          config=ModelConfig(arch="conv4", latents=8))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build("conv4", 32, 1, 8)
+    path = tmp_path / "m.pt"
+    ckpt.save(path, {"meta": _meta().to_dict(), "model": model.state_dict()})
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary left behind
+    loaded, meta = ckpt.load_model(path)
+    assert meta == _meta()
+    assert not loaded.training
+    x = torch.rand(3, 1, 32, 32)
+    assert torch.equal(loaded.encode(x)[0], model.encode(x)[0])
+
+
+def test_bad_checkpoints_are_one_line_user_errors(tmp_path):
+    with pytest.raises(ckpt.CheckpointError, match="not found"):
+        ckpt.load_model(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ckpt.CheckpointError, match="not a readable checkpoint") as err:
+        ckpt.load_model(junk)
+    assert "\n" not in str(err.value)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(ckpt.CheckpointError, match="not a DC-IGN checkpoint"):
+        ckpt.load_model(foreign)
+    # a pickled object is refused by weights_only loading, not executed
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": 1, "meta": object(), "model": {}}, evil)
+    with pytest.raises(ckpt.CheckpointError):
+        ckpt.load_model(evil)
