@@ -37,7 +37,8 @@ class ImageBatch(NamedTuple):
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 [N, H, W] or [N, H, W, C] -> float32 [N, C, H, W] in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(images)).to(torch.float32).div_(255.0)
+    # np.array copies out of the read-only memory map; torch must not alias it.
+    t = torch.from_numpy(np.array(images)).to(torch.float32).div_(255.0)
     return t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
 
 

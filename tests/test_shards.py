@@ -1,0 +1,219 @@
+"""Packing renders into shards: round trip, layout, determinism, size limit, and corrupt-shard errors."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from config import RENDER_SETS, SPLITS, ShardSettings
+from pipeline.loader import open_split
+from pipeline.npzfile import open_members, write_npz
+from pipeline.shards import MANIFEST, ShardError, pack_dataset, read_image, read_manifest, sha256, verify_dir
+from tests.shard_fixtures import ROOT, TEST_MESHES, TRAIN_MESHES, pixels, tiny_dataset, write_renders
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """Fake faces renders packed with a limit small enough that each set spans several shards."""
+    root = tmp_path_factory.mktemp("renders")
+    ds = tiny_dataset()
+    write_renders(root, ds)
+    out = root / "shards"
+    manifest = pack_dataset(ds, ShardSettings(max_mb=2 * 4 * 16 * 16 / 2**20), root, out, progress=False)
+    return root, ds, out, manifest
+
+
+def csv_rows(render_dir: Path) -> list[dict]:
+    with open(render_dir / "labels.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_round_trip_images_and_labels_aligned(packed):
+    root, ds, out, _ = packed
+    for split in SPLITS:
+        arrays = open_split(out, split)
+        for name in RENDER_SETS:
+            rows = [r for r in csv_rows(ds.render_dir(name, root)) if r["split"] == split]
+            images, labels, mesh = [], [], []
+            for sweep_images, sweep_labels, sweep_mesh in arrays.sweeps(name):
+                images += list(sweep_images)
+                labels += list(sweep_labels)
+                mesh += list(sweep_mesh)
+            assert len(images) == len(rows) > 0 or (name == "iid" and split == "train" and not rows)
+            for row, image, label, m in zip(rows, images, labels, mesh):
+                np.testing.assert_array_equal(image, pixels(name, row["file"], 16, 1))
+                assert label.tolist() == [np.float32(row[k]) for k in ("azimuth", "elevation", "light")]
+                assert m == int(row["mesh"])
+
+
+def test_layout_and_manifest(packed):
+    _, ds, out, manifest = packed
+    on_disk = read_manifest(out)
+    assert on_disk == manifest
+    assert (on_disk.dataset, on_disk.image_size, on_disk.channels) == ("faces", (16, 16), 1)
+    # 2 groups per shard at this limit, so 3 training sweeps take two shards.
+    light = on_disk.select("train", "light")
+    assert [(e.path, e.groups) for e in light] == [("train/light-0000.npz", 2), ("train/light-0001.npz", 1)]
+    present = {(e.split, e.factor) for e in on_disk.shards}
+    assert present == {(s, f) for s in SPLITS for f in RENDER_SETS} - {("train", "iid")}  # tiny: iid.train = 0
+    for entry in on_disk.shards:
+        path = out / entry.path
+        assert sha256(path) == entry.sha256 and path.stat().st_size == entry.bytes
+        with zipfile.ZipFile(path) as zf:  # stored members with a fixed timestamp
+            assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+            assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        loaded = np.load(path)  # plain numpy still reads the shards
+        assert loaded["images"].shape == (entry.groups, entry.steps, 16, 16)
+        assert loaded["labels"].dtype == np.float32 and loaded["mesh"].dtype == np.int32
+    assert not list(out.parent.glob("*.partial"))
+
+
+def test_no_test_mesh_in_a_train_shard(packed):
+    _, _, out, _ = packed
+    for split, allowed in (("train", TRAIN_MESHES), ("test", TEST_MESHES)):
+        meshes = set(open_split(out, split).all_images()[2].tolist())
+        assert meshes and meshes <= set(allowed)
+
+
+def test_arrays_are_memory_mapped(packed):
+    _, _, out, _ = packed
+    shard = open_split(out, "train", "azimuth").shards[0]
+    assert all(isinstance(a, np.memmap) for a in (shard.images, shard.labels, shard.mesh))
+    assert all(a.offset % 64 == 0 for a in (shard.images, shard.labels, shard.mesh))
+
+
+def test_same_renders_give_identical_bytes(packed, tmp_path):
+    root, ds, _, first = packed
+    time.sleep(2.1)  # zip timestamps have 2 s resolution: a clock-stamped file would differ now
+    again = pack_dataset(ds, ShardSettings(max_mb=2 * 4 * 16 * 16 / 2**20), root, tmp_path / "again", progress=False)
+    assert again == first
+    assert (tmp_path / "again" / MANIFEST).read_bytes() == (root / "shards" / MANIFEST).read_bytes()
+
+
+def test_rgb_round_trip(tmp_path):
+    ds = tiny_dataset()
+    write_renders(tmp_path, ds, size=12, channels=3, sets=RENDER_SETS)
+    manifest = pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "shards", progress=False)
+    assert manifest.channels == 3 and len(manifest.select("train", "azimuth")) == 1
+    images, _, _ = next(open_split(tmp_path / "shards", "train", "azimuth").sweeps("azimuth"))
+    assert images.shape == (ds.steps, 12, 12, 3)
+    np.testing.assert_array_equal(images[0], pixels("azimuth", "train/00000_000.png", 12, 3))
+    assert read_image(tmp_path / "faces/azimuth/train/00000_000.png").shape == (12, 12, 3)
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+@pytest.fixture
+def shard_copy(packed, tmp_path):
+    """A private copy of the packed folder that a test may damage."""
+    _, _, out, manifest = packed
+    copy = tmp_path / "faces"
+    for entry in manifest.shards:
+        (copy / entry.path).parent.mkdir(parents=True, exist_ok=True)
+        (copy / entry.path).write_bytes((out / entry.path).read_bytes())
+    (copy / MANIFEST).write_bytes((out / MANIFEST).read_bytes())
+    return copy, manifest.select("train", "azimuth")[0]
+
+
+def test_checksum_mismatch_names_the_file(shard_copy):
+    copy, entry = shard_copy
+    path = copy / entry.path
+    data = bytearray(path.read_bytes())
+    offset = open_members(path)["images"].offset
+    data[offset + 5] ^= 0xFF  # one pixel: size and layout stay valid, only the checksum can tell
+    path.write_bytes(bytes(data))
+    with pytest.raises(ShardError, match=rf"{entry.path}: shard checksum does not match") as err:
+        open_split(copy, "train")
+    assert "\n" not in str(err.value)
+    open_split(copy, "train", verify=False)  # opt-out for trusted data: no hashing
+
+
+def test_truncated_shard_names_the_file(shard_copy):
+    copy, entry = shard_copy
+    path = copy / entry.path
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ShardError, match=rf"{entry.path}: shard is truncated"):
+        open_split(copy, "train", verify=False)
+
+
+def test_truncated_shard_with_matching_manifest_is_caught_by_layout(shard_copy):
+    copy, entry = shard_copy
+    path = copy / entry.path
+    path.write_bytes(path.read_bytes()[:-100])
+    raw = json.loads((copy / MANIFEST).read_text())
+    for s in raw["shards"]:
+        if s["path"] == entry.path:
+            s["bytes"], s["sha256"] = path.stat().st_size, sha256(path)
+    (copy / MANIFEST).write_text(json.dumps(raw))
+    with pytest.raises(ShardError, match=rf"{entry.path}: not a readable shard"):
+        open_split(copy, "train")
+
+
+def test_wrong_shapes_name_the_file(shard_copy):
+    copy, entry = shard_copy
+    path = copy / entry.path
+    arrays = {k: np.array(v) for k, v in open_members(path).items()}
+    write_npz(path, {**arrays, "labels": arrays["labels"][:, :, :2]})  # a consistent file with 2 label columns
+    raw = json.loads((copy / MANIFEST).read_text())
+    for s in raw["shards"]:
+        if s["path"] == entry.path:
+            s["bytes"], s["sha256"] = path.stat().st_size, sha256(path)
+    (copy / MANIFEST).write_text(json.dumps(raw))
+    with pytest.raises(ShardError, match=rf"{entry.path}: 'labels' is float32 \[2, 4, 2\], expected float32 \[2, 4, 3\]"):
+        verify_dir(copy)
+
+
+def test_missing_manifest_says_how_to_build_it(tmp_path):
+    with pytest.raises(ShardError, match=r"manifest.json: not found; run `python cli.py shard --dataset faces`"):
+        open_split(tmp_path / "faces", "train")
+
+
+def test_unfinished_render_set_leaves_no_output(tmp_path):
+    ds = tiny_dataset()
+    write_renders(tmp_path, ds)
+    (ds.render_dir("light", tmp_path) / "labels.csv").unlink()  # the renderer writes it last
+    with pytest.raises(ShardError, match=r"renders of set 'light' are missing or unfinished.*--factor light"):
+        pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "shards", progress=False)
+    assert not (tmp_path / "shards").exists() and not (tmp_path / "shards.partial").exists()
+
+
+def test_unreadable_png_leaves_previous_shards_intact(packed, tmp_path):
+    root, ds, out, _ = packed
+    write_renders(tmp_path, ds)
+    target = tmp_path / "shards"
+    pack_dataset(ds, ShardSettings(), tmp_path, target, progress=False)
+    before = (target / MANIFEST).read_bytes()
+    (ds.render_dir("elevation", tmp_path) / "test/00001_002.png").write_bytes(b"not a png")
+    with pytest.raises(ShardError, match=r"elevation/test/00001_002.png: missing or not a readable image"):
+        pack_dataset(ds, ShardSettings(), tmp_path, target, progress=False)
+    assert (target / MANIFEST).read_bytes() == before
+
+
+def test_cli_shard_exit_code_2_on_missing_renders(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "profiles" / "tiny.yaml").read_text())
+    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "shard", "--dataset", "faces"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip().startswith("error: ") and len(run.stderr.strip().splitlines()) == 1
+    assert "python cli.py render --factor azimuth --dataset faces" in run.stderr
+
+
+def test_cli_shard_packs_and_verifies(tmp_path):
+    ds = tiny_dataset()
+    write_renders(tmp_path / "data" / "renders", ds)
+    (tmp_path / "params.yaml").write_text((ROOT / "profiles" / "tiny.yaml").read_text())
+    cli = [sys.executable, str(ROOT / "cli.py"), "shard", "--dataset", "faces"]
+    run = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert read_manifest(tmp_path / "data/shards/faces").dataset == "faces"
+    run = subprocess.run(cli + ["--verify"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0 and "verified" in run.stdout
