@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from assets.mesh import Mesh, MeshError, read_ply, write_ply
 from config import ConfigError, DatasetConfig, UserError
@@ -70,6 +71,10 @@ def split_counts(ds: DatasetConfig, count: int | None) -> tuple[int, int]:
 def fingerprint(ds: DatasetConfig, seed: int, count: int | None) -> str:
     """Identifies what a mesh folder was built from, so a stale folder is rebuilt, not reused."""
     key = {"source": asdict(ds.source), "counts": split_counts(ds, count), "seed": seed, "format": FORMAT}
+    if ds.source.kind == "folder":
+        from assets.userfiles import folder_digest
+
+        key["files"] = folder_digest(ds.source)  # edited user files must rebuild the folder
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -80,6 +85,8 @@ def build_meshes(ds: DatasetConfig, seed: int, out: Path | str, count: int | Non
     existing = _try_open(out)
     if existing is not None and existing.fingerprint == fp:
         return existing
+    if out.exists() and existing is None and (not out.is_dir() or any(out.iterdir())):
+        raise MeshError(f"{out} exists and is not a mesh folder; choose an empty or new --out folder")
     n_train, n_test = split_counts(ds, count)
     if ds.source.kind == "generator":
         meshes, params = _generate(ds, seed, n_train + n_test)
@@ -92,17 +99,21 @@ def build_meshes(ds: DatasetConfig, seed: int, out: Path | str, count: int | Non
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    entries = []
-    for i, (mesh, p, split) in enumerate(zip(meshes, params, splits)):
-        name = f"{i:04d}.ply"
-        write_ply(tmp / name, mesh)
-        entries.append(MeshEntry(i, name, split, p))
-    index = {"format": FORMAT, "dataset": ds.name, "source": asdict(ds.source), "fingerprint": fp,
-             "meshes": [asdict(e) for e in entries]}
-    (tmp / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    try:
+        entries = []
+        for i, (mesh, p, split) in enumerate(zip(meshes, params, splits)):
+            name = f"{i:04d}.ply"
+            write_ply(tmp / name, mesh)
+            entries.append(MeshEntry(i, name, split, p))
+        index = {"format": FORMAT, "dataset": ds.name, "source": asdict(ds.source), "fingerprint": fp,
+                 "meshes": [asdict(e) for e in entries]}
+        (tmp / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return MeshCatalog(out, entries, fp)
 
 
@@ -136,7 +147,7 @@ def _generate(ds: DatasetConfig, seed: int, count: int) -> tuple[list[Mesh], lis
                           "or use kind: folder")
     gen = importlib.import_module(f"assets.{name}")
     meshes, params = [], []
-    for i in range(count):
+    for i in tqdm(range(count), desc=f"{ds.name} meshes", unit="mesh", leave=False, disable=count < 20):
         # One stream per mesh: mesh i is the same whatever the total count.
         rng = np.random.default_rng([seed, i])
         p = gen.sample(rng)
