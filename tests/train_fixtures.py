@@ -71,7 +71,7 @@ def raw_params(**train) -> dict:
         "render": {"size": SIZE},
         "datasets": {"toy": ds},
         "model": {"arch": "conv4", "latents": 8},
-        "train": {"steps": 12, "batch_size": 16, "sweeps_per_step": 2, "threads": 2, "checkpoint_every": 4,
+        "train": {"steps": 12, "batch_size": 16, "sweeps_per_step": 2, "threads": 1, "checkpoint_every": 4,
                   "log_every": 2, "image_every": 6, "device": "cpu", **train},
     }
 
