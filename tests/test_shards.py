@@ -46,7 +46,7 @@ def test_round_trip_images_and_labels_aligned(packed):
                 images += list(sweep_images)
                 labels += list(sweep_labels)
                 mesh += list(sweep_mesh)
-            assert len(images) == len(rows) > 0 or (name == "iid" and split == "train" and not rows)
+            assert len(images) == len(rows) > 0
             for row, image, label, m in zip(rows, images, labels, mesh):
                 np.testing.assert_array_equal(image, pixels(name, row["file"], 16, 1))
                 assert label.tolist() == [np.float32(row[k]) for k in ("azimuth", "elevation", "light")]
@@ -62,7 +62,7 @@ def test_layout_and_manifest(packed):
     light = on_disk.select("train", "light")
     assert [(e.path, e.groups) for e in light] == [("train/light-0000.npz", 2), ("train/light-0001.npz", 1)]
     present = {(e.split, e.factor) for e in on_disk.shards}
-    assert present == {(s, f) for s in SPLITS for f in RENDER_SETS} - {("train", "iid")}  # tiny: iid.train = 0
+    assert present == {(s, f) for s in SPLITS for f in RENDER_SETS}
     for entry in on_disk.shards:
         path = out / entry.path
         assert sha256(path) == entry.sha256 and path.stat().st_size == entry.bytes

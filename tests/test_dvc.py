@@ -1,0 +1,165 @@
+"""The real pipeline: the tiny profile end to end with `dvc repro` in a temporary git + DVC repository,
+then parameter changes must make exactly the dependent stages stale (and run exactly those).
+
+Expectations are computed from stage-name prefixes, so `train@<dataset>-<model>` and
+`evaluate@<dataset>-<model>` stages are covered as soon as they appear in dvc.yaml.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from config import RENDER_SETS, SPLITS
+from pipeline.loader import open_split
+from pipeline.shards import read_manifest, verify_dir
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:_NoneStep.value:DeprecationWarning")]  # inside dvc 3.67
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# Not part of a fresh clone's pipeline inputs: outputs, local state, and code no stage runs.
+SKIP = {".git", ".venv", ".dvc", ".pytest_cache", "__pycache__", "data", "models", "dvclive", "metrics",
+        "plots", "reports", "tmp", "tests", "bench", "docs", "params.yaml", "dvc.lock"}
+DOWNSTREAM = ("shard", "train", "evaluate")
+
+
+def run(args, cwd, env):
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A scratch git + DVC repository holding the project's code and the tiny profile, reproduced."""
+    path = tmp_path_factory.mktemp("repo")
+    shutil.copytree(ROOT, path, dirs_exist_ok=True,
+                    ignore=lambda d, names: [n for n in names if n in SKIP or n.endswith((".pyc", ".partial"))])
+    shutil.copy(ROOT / "profiles" / "tiny.yaml", path / "params.yaml")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(path.parent / "dvc-site"),
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    run(["git", "init", "-q"], path, env)
+    run([BIN / "dvc", "init", "-q"], path, env)
+    run(["git", "add", "-A"], path, env)
+    run(["git", "commit", "-qm", "scratch"], path, env)
+    run([BIN / "dvc", "repro"], path, env)
+    return path, env
+
+
+def stages(path) -> list[str]:
+    from dvc.repo import Repo
+
+    with contextlib.chdir(path), Repo(".") as r:  # names are relative to the working directory
+        return [s.addressing for s in r.index.stages]
+
+
+def stale(path) -> set[str]:
+    from dvc.repo import Repo
+
+    with contextlib.chdir(path), Repo(".") as r:
+        return set(r.status())
+
+
+def downstream(names, dataset: str) -> set[str]:
+    return {n for n in names if n.split("@")[0] in DOWNSTREAM and n.split("@")[1].split("-")[0] == dataset}
+
+
+def edit_params(path, change) -> str:
+    """Apply `change(dict)` to params.yaml; returns the original text for restoring."""
+    original = (path / "params.yaml").read_text()
+    raw = yaml.safe_load(original)
+    change(raw)
+    (path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return original
+
+
+def test_repro_is_complete_and_clean(repo):
+    path, env = repo
+    assert json.loads(run([BIN / "dvc", "status", "--json"], path, env)) == {}
+    names = stages(path)
+    datasets = ("faces", "chairs")
+    assert {f"render@{d}-{s}" for d in datasets for s in RENDER_SETS} <= set(names)
+    for d in datasets:
+        manifest = verify_dir(path / "data" / "shards" / d)  # every checksum matches its file
+        present = {(e.split, e.factor) for e in manifest.shards}
+        assert present == {(s, f) for s in SPLITS for f in RENDER_SETS}, d
+        assert manifest.image_size == (32, 32) and manifest.channels == 1
+
+
+def test_rendered_is_what_the_loader_yields(repo):
+    """Real Blender renders: every PNG and its labels.csv row come back from the shards, aligned."""
+    path, _ = repo
+    import cv2
+
+    for split in SPLITS:
+        arrays = open_split(path / "data/shards/faces", split)
+        for name in RENDER_SETS:
+            render_dir = path / "data/renders/faces" / name
+            with open(render_dir / "labels.csv", newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r["split"] == split]
+            frames = [fr for sweep in arrays.sweeps(name) for fr in zip(*sweep)]
+            assert len(frames) == len(rows) > 0
+            for row, (image, label, mesh) in zip(rows, frames):
+                np.testing.assert_array_equal(image, cv2.imread(str(render_dir / row["file"]), cv2.IMREAD_UNCHANGED))
+                assert label.tolist() == [np.float32(row[k]) for k in ("azimuth", "elevation", "light")]
+                assert mesh == int(row["mesh"])
+    train_meshes = set(open_split(path / "data/shards/faces", "train").all_images()[2].tolist())
+    test_meshes = set(open_split(path / "data/shards/faces", "test").all_images()[2].tolist())
+    assert train_meshes and test_meshes and not train_meshes & test_meshes
+
+
+def test_new_chairs_azimuth_range_stales_every_chairs_render_only(repo):
+    path, _ = repo
+    names = stages(path)
+    original = edit_params(path, lambda p: p["datasets"]["chairs"]["ranges"].update(azimuth=[-150, 150]))
+    try:
+        found = stale(path)
+    finally:
+        (path / "params.yaml").write_text(original)
+    renders = {f"render@chairs-{s}" for s in RENDER_SETS}  # inactive azimuths are drawn from the range too
+    assert renders <= found <= renders | downstream(names, "chairs"), found
+
+
+def test_new_image_size_stales_every_render_but_no_assets(repo):
+    path, _ = repo
+    names = stages(path)
+    original = edit_params(path, lambda p: p["render"].update(size=24))
+    try:
+        found = stale(path)
+    finally:
+        (path / "params.yaml").write_text(original)
+    renders = {n for n in names if n.startswith("render@")}
+    later = {n for n in names if n.split("@")[0] in DOWNSTREAM}
+    assert len(renders) == 10 and renders <= found <= renders | later, found
+
+
+def test_more_faces_light_sweeps_rerun_exactly_light_and_downstream(repo, monkeypatch):
+    path, env = repo
+    names = stages(path)
+    edit_params(path, lambda p: p["datasets"]["faces"]["groups"].update(light=4))
+    found = stale(path)
+    assert "render@faces-light" in found and found <= {"render@faces-light"} | downstream(names, "faces"), found
+
+    from dvc.repo import Repo
+
+    for key in ("PATH", "DVC_NO_ANALYTICS", "DVC_SITE_CACHE_DIR"):
+        monkeypatch.setenv(key, env[key])
+    with contextlib.chdir(path), Repo(".") as r:
+        ran = {s.addressing for s in r.reproduce()}
+    assert ran == {"render@faces-light"} | downstream(names, "faces"), ran
+    assert stale(path) == set()
+    light = read_manifest(path / "data/shards/faces").select("train", "light")
+    assert sum(e.groups for e in light) == 4
