@@ -158,13 +158,17 @@ def _check_out_folder(out: Path) -> None:
 
 def _stale_files(out: Path, key: str) -> list[str] | None:
     """Files of a previous, different plan in `out` (None when `out` is new or made by this plan)."""
+    if not (out / PLAN_FILE).is_file():
+        return None
     try:
         previous = json.loads((out / PLAN_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if previous.get("key") == key:
-        return None
-    return [str(f) for f in previous.get("files", []) if not Path(f).is_absolute() and ".." not in Path(f).parts]
+        if previous.get("key") == key:
+            return None
+        listed = [str(f) for f in previous["files"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        # Unreadable record (it is written atomically, so a hand edit): our PNGs are all it can list.
+        listed = [str(p.relative_to(out)) for split in SPLITS for p in (out / split).glob("*.png")]
+    return [f for f in listed if not Path(f).is_absolute() and ".." not in Path(f).parts]
 
 
 def _missing(sweep: Sweep, out: Path, stale: list[str] | None) -> Sweep:

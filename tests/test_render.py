@@ -155,6 +155,17 @@ def test_folder_of_a_different_plan_is_cleared_and_rerendered(project, light_set
     assert (out / rows[0]["file"]).read_bytes() != (light_set / rows[0]["file"]).read_bytes()
 
 
+def test_unreadable_plan_record_means_rerender_everything(project, light_set, caplog):
+    root, params = project
+    out = root / "light-garbled"
+    shutil.copytree(light_set, out)
+    (out / PLAN_FILE).write_text("{garbled")
+    (out / "train" / "00000_000.png").write_bytes(b"not a png")
+    render_set(params, RenderJob("faces", "light", out))
+    assert "different plan" in caplog.text
+    assert folder_bytes(out) == folder_bytes(light_set)
+
+
 def test_foreign_folder_is_refused_untouched(project):
     root, params = project
     out = root / "foreign"
