@@ -75,6 +75,8 @@ def fingerprint(ds: DatasetConfig, seed: int, count: int | None) -> str:
         from assets.userfiles import folder_digest
 
         key["files"] = folder_digest(ds.source)  # edited user files must rebuild the folder
+    else:
+        key["code"] = _generator_digest(ds.generator)  # a changed generator must rebuild the folder
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -138,6 +140,15 @@ def _try_open(root: Path) -> MeshCatalog | None:
         return MeshCatalog(root, entries, index.get("fingerprint", ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _generator_digest(name: str) -> str:
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in (f"{name}.py", "geometry.py", "mesh.py"):
+        if (here / f).is_file():
+            h.update((here / f).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _generate(ds: DatasetConfig, seed: int, count: int) -> tuple[list[Mesh], list[dict]]:

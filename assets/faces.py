@@ -202,9 +202,9 @@ def _eyeball(p: dict[str, float], head: Mesh, side: int, eye_z: float) -> Mesh:
     dirs, faces, th, ph = g.sphere_grid(20, 32)
     forward = -dirs[:, 1]
     iris = np.array([0.28, 0.17, 0.10]) * (1 - p["iris_tone"]) + np.array([0.38, 0.45, 0.52]) * p["iris_tone"]
-    col = np.tile([0.86, 0.84, 0.80], (len(dirs), 1))
-    col = _blend(col, iris, _smooth(0.84, 0.88, forward))
-    col = _blend(col, np.array([0.03, 0.03, 0.03]), _smooth(0.95, 0.965, forward))
+    col = np.tile([0.78, 0.76, 0.72], (len(dirs), 1))
+    col = _blend(col, iris, _smooth(0.76, 0.82, forward))
+    col = _blend(col, np.array([0.03, 0.03, 0.03]), _smooth(0.94, 0.96, forward))
     return Mesh(centre + dirs * r, faces, col)
 
 
