@@ -275,9 +275,23 @@ class TrainConfig:
 class EvaluateConfig:
     factor_bins: int = 10
     """Equal-width bins that discretise each continuous factor for the disentanglement metrics."""
+    votes_train: int = 10000
+    """FactorVAE votes / BetaVAE features drawn from the i.i.d. set's training part (library default)."""
+    votes_eval: int = 5000
+    """... and from its test part (library default)."""
+    mapping_bins: int = 16
+    """Bins over a factor's range for the factor -> latent mapping (binned means of training codes)."""
+    rerender_sources: int = 4
+    """Source images per test sweep re-rendered to every other value of that sweep."""
+    traversal_steps: int = 9
+    """Columns of the latent traversal figures."""
 
     def check(self, at: str) -> None:
         _require(self.factor_bins >= 2, f"{at}.factor_bins", "must be >= 2")
+        _require(self.votes_train >= 10 and self.votes_eval >= 10, f"{at}", "votes_train and votes_eval must be >= 10")
+        _require(self.mapping_bins >= 2, f"{at}.mapping_bins", "must be >= 2")
+        _require(self.rerender_sources >= 1, f"{at}.rerender_sources", "must be >= 1")
+        _require(self.traversal_steps >= 2, f"{at}.traversal_steps", "must be >= 2")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from sklearn.svm import LinearSVC
 CODE_BINS = 20
 """Equal-width bins per code for the mutual-information metrics (disentanglement_lib's default)."""
 BATCH = 64
+CHUNK = 1024
+"""Votes / features computed per vectorised chunk (bounds memory to CHUNK x BATCH x L floats)."""
 """Points per fixed-factor batch (FactorVAE) or pairs per feature (BetaVAE), the library's default."""
 
 
@@ -196,9 +198,10 @@ def factor_vae(codes: np.ndarray, factors: np.ndarray, seed: int = 0, sizes: Met
 
     def votes(part: np.ndarray, count: int) -> np.ndarray:
         table = np.zeros((factors.shape[1], codes.shape[1]), dtype=np.int64)
-        for k, batch in _fixed_factor_batches(factors, part, count, sizes.batch, rng):
-            local = np.var(codes[batch][:, active], axis=0, ddof=1)
-            table[k, active[np.argmin(local / global_var[active])]] += 1
+        k, batches = _fixed_factor_batches(factors, part, count, sizes.batch, rng)
+        for start in range(0, count, CHUNK):
+            local = np.var(codes[batches[start:start + CHUNK]][:, :, active], axis=1, ddof=1)
+            np.add.at(table, (k[start:start + CHUNK], active[np.argmin(local / global_var[active], axis=1)]), 1)
         return table
 
     train_votes, eval_votes = votes(tr, sizes.train), votes(te, sizes.eval)
@@ -216,12 +219,10 @@ def beta_vae(codes: np.ndarray, factors: np.ndarray, seed: int = 0, sizes: Metri
     tr, te = split_points(len(codes), seed, sizes.test_fraction)
 
     def features(part: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        x = np.zeros((count, codes.shape[1]))
-        y = np.zeros(count, dtype=np.int64)
-        for n, (k, first, second) in enumerate(_shared_factor_pairs(factors, part, count, sizes.batch, rng)):
-            x[n] = np.mean(np.abs(codes[first] - codes[second]), axis=0)
-            y[n] = k
-        return x, y
+        k, first, second = _shared_factor_pairs(factors, part, count, sizes.batch, rng)
+        x = np.concatenate([np.mean(np.abs(codes[first[i:i + CHUNK]] - codes[second[i:i + CHUNK]]), axis=1)
+                            for i in range(0, count, CHUNK)])
+        return x, k
 
     x_tr, y_tr = features(tr, sizes.train)
     x_ev, y_ev = features(te, sizes.eval)
@@ -249,23 +250,29 @@ class _SameClass:
         return order[starts[c] + (rng.random(len(points)) * counts[c]).astype(np.int64)]
 
 
-def _fixed_factor_batches(factors, part, count, batch, rng):
-    """Yield (factor k, `batch` indices sharing k's class with a random anchor point of `part`)."""
+def _fixed_factor_batches(factors, part, count, batch, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(factor k [count], indices [count, batch]): each row shares k's class with a random anchor of `part`."""
     same = _SameClass(factors, part)
-    for _ in range(count):
-        k = int(rng.integers(factors.shape[1]))
-        anchor = part[rng.integers(len(part), size=1)]
-        yield k, same.draw(k, np.repeat(anchor, batch), rng)
+    k = rng.integers(factors.shape[1], size=count)
+    anchors = part[rng.integers(len(part), size=count)]
+    rows = np.empty((count, batch), dtype=np.int64)
+    for j in range(factors.shape[1]):
+        sel = np.flatnonzero(k == j)
+        rows[sel] = same.draw(j, np.repeat(anchors[sel], batch), rng).reshape(len(sel), batch)
+    return k, rows
 
 
-def _shared_factor_pairs(factors, part, count, batch, rng):
-    """Yield (factor k, first [batch], second [batch]): random points of `part`, each paired with a
-    random point of `part` in the same class of k."""
+def _shared_factor_pairs(factors, part, count, batch, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(factor k [count], first [count, batch], second [count, batch]): random points of `part`, each
+    paired with a random point of `part` in the same class of k."""
     same = _SameClass(factors, part)
-    for _ in range(count):
-        k = int(rng.integers(factors.shape[1]))
-        first = part[rng.integers(len(part), size=batch)]
-        yield k, first, same.draw(k, first, rng)
+    k = rng.integers(factors.shape[1], size=count)
+    first = part[rng.integers(len(part), size=(count, batch))]
+    second = np.empty_like(first)
+    for j in range(factors.shape[1]):
+        sel = np.flatnonzero(k == j)
+        second[sel] = same.draw(j, first[sel].ravel(), rng).reshape(len(sel), batch)
+    return k, first, second
 
 
 # ------------------------------------------------------------------------------------- all

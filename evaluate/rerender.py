@@ -1,0 +1,153 @@
+"""The decoder as a rendering engine: re-render an image at other factor values, and score it.
+
+- `rerender_sweeps`: for test sweeps of factor f (one mesh, only f changes), encode a few source
+  frames, set the tied latent(s) to the value the mapping gives for every other frame's f, decode,
+  and compare to Blender's render of that frame: MSE and SSIM per pair, with the target distance as a
+  fraction of f's range. `summarise` bins them by distance, beside the reconstruction error of the
+  same sweeps.
+- `rerender_file`: the `rerender` command: any PNG/JPEG, centre-cropped, resized and converted to the
+  model's input, re-rendered at given degrees into a labelled grid (and a smooth GIF).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from config import FACTORS, UserError, check_factor
+from evaluate.encode import as_float, decode, encode
+from evaluate.mapping import FactorMapping
+
+DISTANCE_EDGES = (0.0, 0.125, 0.25, 0.5, 1.0)
+"""Target distance bins, as fractions of the factor's range."""
+GRAY_WEIGHTS = (0.21, 0.72, 0.07)
+"""RGB -> gray as the paper's data (dcign.md)."""
+
+
+class RerenderError(UserError):
+    """An input image for `rerender` is missing or unreadable, or a value is out of place."""
+
+
+# ------------------------------------------------------------------------------------- scores
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image SSIM (Wang et al. 2004; Gaussian window sigma 1.5, K1 0.01, K2 0.03, data range 1,
+    reflected borders) of float images [N, H, W, C] in [0, 1], averaged over pixels and channels."""
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    blur = lambda x: gaussian_filter(x, sigma=(0, 1.5, 1.5, 0), truncate=3.5)  # noqa: E731  (11x11 window)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return s.mean(axis=(1, 2, 3))
+
+
+def mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.mean((np.asarray(a, np.float64) - b) ** 2, axis=(1, 2, 3))
+
+
+def source_frames(steps: int, sources: int) -> np.ndarray:
+    """Evenly spread frame indices of a sweep used as re-rendering sources."""
+    return np.unique(np.linspace(0, steps - 1, min(sources, steps)).round().astype(int))
+
+
+def rerender_sweeps(model, sweeps: Iterable[tuple[np.ndarray, np.ndarray]], factor: str, mapping: FactorMapping,
+                    value_range: tuple[float, float], sources: int = 4) -> dict[str, np.ndarray]:
+    """Per (source, target) pair of each sweep: `distance` (fraction of the range), `mse`, `ssim`; and
+    per frame: `recon_mse`, `recon_ssim` of the plain reconstruction."""
+    col = FACTORS.index(factor)
+    width = (value_range[1] - value_range[0]) or 1.0
+    out: dict[str, list] = {k: [] for k in ("distance", "mse", "ssim", "recon_mse", "recon_ssim")}
+    for images, labels in sweeps:
+        truth = as_float(images)
+        codes = encode(model, images)
+        recon = decode(model, codes)
+        out["recon_mse"].append(mse(recon, truth))
+        out["recon_ssim"].append(ssim(recon, truth))
+        for s in source_frames(len(images), sources):
+            moved = decode(model, mapping.apply(np.repeat(codes[s:s + 1], len(images), axis=0), labels[:, col]))
+            out["distance"].append(np.abs(labels[:, col] - labels[s, col]) / width)
+            out["mse"].append(mse(moved, truth))
+            out["ssim"].append(ssim(moved, truth))
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+
+
+def summarise(pairs: dict[str, np.ndarray], edges: Sequence[float] = DISTANCE_EDGES) -> dict:
+    """Means overall, per distance bin, and within half the range (with its ratio to reconstruction)."""
+    recon = {"mse": float(np.mean(pairs["recon_mse"])), "ssim": float(np.mean(pairs["recon_ssim"]))}
+    d = pairs["distance"]
+    by_distance = {}
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        rows = (d >= lo) & ((d < hi) if hi < edges[-1] else (d <= hi))
+        by_distance[f"{lo:.3g}-{hi:.3g}"] = {"pairs": int(rows.sum()),
+                                             "mse": float(np.mean(pairs["mse"][rows])) if rows.any() else None,
+                                             "ssim": float(np.mean(pairs["ssim"][rows])) if rows.any() else None}
+    half = d <= 0.5
+    within = float(np.mean(pairs["mse"][half])) if half.any() else None
+    return {"mse": float(np.mean(pairs["mse"])), "ssim": float(np.mean(pairs["ssim"])), "pairs": int(len(d)),
+            "reconstruction": recon, "by_distance": by_distance,
+            "within_half": {"mse": within, "ssim": float(np.mean(pairs["ssim"][half])) if half.any() else None,
+                            "ratio_to_reconstruction": within / recon["mse"] if within is not None and recon["mse"] > 0 else None}}
+
+
+# ------------------------------------------------------------------------------------- command
+
+
+def load_image(path: Path | str, size: int, channels: int) -> np.ndarray:
+    """Any PNG/JPEG -> uint8 [size, size] (gray) or [size, size, 3]: centre-cropped to a square,
+    resized with area averaging. Raises RerenderError (one line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RerenderError(f"{path}: image not found; give the path of a PNG or JPEG file")
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise RerenderError(f"{path}: not a readable image; give a PNG or JPEG file")
+    if image.dtype != np.uint8:  # 16-bit PNGs
+        image = (image.astype(np.float64) / np.iinfo(image.dtype).max * 255).round().astype(np.uint8)
+    if image.ndim == 3:
+        image = image[:, :, 2::-1][:, :, :3] if image.shape[2] >= 3 else image[:, :, 0]  # BGR(A) -> RGB
+    h, w = image.shape[:2]
+    side = min(h, w)
+    image = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+    if channels == 1 and image.ndim == 3:
+        image = np.clip(image.astype(np.float64) @ np.array(GRAY_WEIGHTS), 0, 255).round().astype(np.uint8)
+    elif channels == 3 and image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return image
+
+
+def rerender_image(model, image: np.ndarray, mapping: FactorMapping, degrees: Sequence[float]) -> np.ndarray:
+    """float [len(degrees), H, W, C]: `image` re-rendered with the factor set to each value."""
+    code = encode(model, image[None])
+    return decode(model, mapping.apply(np.repeat(code, len(degrees), axis=0), np.asarray(degrees, np.float64)))
+
+
+def rerender_file(image_path: Path | str, checkpoint: Path | str, factor: str, values: Sequence[float],
+                  out: Path | str, gif: Path | str | None = None, mapping_path: Path | str | None = None,
+                  gif_frames: int = 24) -> Path:
+    """The `rerender` command. The mapping defaults to `metrics/<checkpoint stem>-mapping.json`."""
+    from evaluate.figures import save_rerender_grid, save_gif
+    from evaluate.mapping import load_mapping
+    from model.checkpoint import load_model
+
+    check_factor(factor, FACTORS)
+    if not values:
+        raise RerenderError("no --values given; list the target values in degrees, e.g. --values -60 0 60")
+    model, meta = load_model(checkpoint)
+    mapping = load_mapping(mapping_path or Path("metrics") / f"{Path(checkpoint).stem}-mapping.json", factor)
+    image = load_image(image_path, meta.size, meta.channels)
+    frames = rerender_image(model, image, mapping, values)
+    save_rerender_grid(as_float(image[None])[0], frames, list(values), factor, Path(out))
+    if gif:
+        sweep = np.concatenate([np.linspace(min(values), max(values), gif_frames // 2),
+                                np.linspace(max(values), min(values), gif_frames // 2)])
+        save_gif(rerender_image(model, image, mapping, sweep), Path(gif))
+    return Path(out)
+
+

@@ -1,0 +1,207 @@
+"""The evaluate stage for one (dataset, model): checkpoint + shards in; metrics, codes, mapping, figures out.
+
+    metrics/<d>-<m>.json          every number (DVC metrics)
+    metrics/<d>-<m>-codes.npz     encoder means of the iid test set: codes [N, L], factors [N, 3], mesh [N]
+    metrics/<d>-<m>-mapping.json  factor -> latent mapping (fitted on training sweeps; `rerender` reads it)
+    plots/<d>-<m>/*.png           traversals, latent-vs-truth scatter, re-rendering vs Blender, training curves
+
+Which latent is "tied" to factor f: for DC-IGN, the latent(s) it was trained to own (`meta.owned[f]`;
+with several, the one varying most over training sweeps of f is scored); for the entangled baseline,
+the single latent varying most over training sweeps of f (the paper's choice). Everything is chosen
+or fitted on training sweeps and scored on test meshes only.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from config import FACTORS, SWEEPS, Params, UserError
+from evaluate import disentanglement as dis
+from evaluate import figures
+from evaluate.encode import Encoded, as_float, decode, encode, encode_sweeps, reconstruction_error
+from evaluate.invariance import invariance, owners_of
+from evaluate.mapping import FactorMapping, save_mappings
+from evaluate.rerender import rerender_sweeps, source_frames, summarise
+from evaluate.tied import best_latent, probe_scores, tied_scores
+from pipeline.npzfile import write_npz
+
+MODELS = ("dcign", "vae")
+FIGURE_ROWS = 4
+"""Input rows of the traversal figure, and test sweeps shown in the re-rendering figure (half)."""
+
+
+class EvaluateError(UserError):
+    """Inputs of the evaluation are missing or do not fit together."""
+
+
+@dataclass(frozen=True)
+class EvalPaths:
+    checkpoint: Path
+    shard_dir: Path
+    metrics: Path
+    codes: Path
+    mapping: Path
+    plots: Path
+    live_dir: Path
+
+    @classmethod
+    def default(cls, params: Params, dataset: str, model: str, root: Path | str = ".") -> "EvalPaths":
+        root, name = Path(root), f"{dataset}-{model}"
+        return cls(checkpoint=root / "models" / f"{name}.pt", shard_dir=root / params.dataset(dataset).shard_dir(),
+                   metrics=root / "metrics" / f"{name}.json", codes=root / "metrics" / f"{name}-codes.npz",
+                   mapping=root / "metrics" / f"{name}-mapping.json", plots=root / "plots" / name,
+                   live_dir=root / "dvclive" / name)
+
+
+def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPaths | None = None,
+                   progress: bool = True) -> dict:
+    """Run the whole evaluation of one model; returns the metrics dict it wrote."""
+    from model.checkpoint import load_model
+    from pipeline.loader import open_split
+
+    if model_name not in MODELS:
+        raise EvaluateError(f"unknown model '{model_name}'; choose one of: {', '.join(MODELS)}")
+    ds = params.dataset(dataset)
+    ev = params.evaluate
+    paths = paths or EvalPaths.default(params, dataset, model_name)
+    model, meta = load_model(paths.checkpoint)
+    if meta.dataset != dataset:
+        raise EvaluateError(f"{paths.checkpoint}: trained on '{meta.dataset}', not '{dataset}'; pass the matching --dataset")
+    train, test = open_split(paths.shard_dir, "train"), open_split(paths.shard_dir, "test")
+    missing = [f for f in FACTORS if train.count(f) == 0 or test.count(f) == 0] + (["iid"] if test.count("iid") == 0 else [])
+    if missing:
+        raise EvaluateError(f"{paths.shard_dir}: no train/test sweeps of {', '.join(missing)}; render them and re-run "
+                            f"`python cli.py shard --dataset {dataset}`")
+    ranges = {f: tuple(ds.ranges[f]) for f in FACTORS}
+    bar = tqdm(total=7, desc=f"evaluate {dataset}-{model_name}", unit="part", disable=not progress)
+
+    # 1. codes of training sweeps: tied-latent choice, regressions, mapping
+    train_enc = {f: encode_sweeps(model, train.sweeps(f)) for f in FACTORS}
+    test_enc = {s: encode_sweeps(model, test.sweeps(s)) for s in SWEEPS if test.count(s)}
+    if meta.kind == "dcign":
+        mapped = {f: list(meta.owned[f]) for f in FACTORS}
+        scored = {f: best_latent(train_enc[f].codes, train_enc[f].group, mapped[f]) for f in FACTORS}
+    else:
+        scored = {f: best_latent(train_enc[f].codes, train_enc[f].group) for f in FACTORS}
+        mapped = {f: [scored[f]] for f in FACTORS}
+    mappings = {f: FactorMapping.fit(train_enc[f].labels[:, FACTORS.index(f)], train_enc[f].codes, mapped[f],
+                                     ranges[f], ev.mapping_bins) for f in FACTORS}
+    save_mappings(paths.mapping, dataset, model_name, mappings)
+    bar.update()
+
+    # 2. tied latents and the linear probe
+    tied, probe = {}, {}
+    for f in FACTORS:
+        col, a, b = FACTORS.index(f), train_enc[f], test_enc[f]
+        tied[f] = {"latent": scored[f], **tied_scores(a.codes[:, scored[f]], a.labels[:, col],
+                                                       b.codes[:, scored[f]], b.labels[:, col])}
+        probe[f] = probe_scores(a.codes, a.labels[:, col], b.codes, b.labels[:, col])
+    bar.update()
+
+    # 3. invariance over test sweeps
+    reference = np.concatenate([e.codes for e in test_enc.values()])
+    owners = owners_of(meta.latents, mapped)
+    inv = {s: invariance(e.codes, e.group, reference, s, owners) for s, e in test_enc.items()}
+    bar.update()
+
+    # 4. reconstruction of every test image
+    images, _, _ = test.all_images()
+    recon = reconstruction_error(model, images)
+    bar.update()
+
+    # 5. disentanglement metrics and codes of the iid test set
+    iid_images, iid_labels, iid_mesh = test.all_images("iid")
+    iid_codes = encode(model, iid_images)
+    classes = dis.discretize_factors(iid_labels, ev.factor_bins, [ranges[f] for f in FACTORS])
+    sizes = dis.MetricSizes(train=ev.votes_train, eval=ev.votes_eval)
+    disentangle = dis.all_metrics(iid_codes, classes, params.seed, sizes)
+    disentangle["factors_used"] = ",".join(FACTORS[j] for j in disentangle["factors_used"])
+    _write_npz(paths.codes, codes=iid_codes.astype(np.float32), factors=iid_labels.astype(np.float32),
+               mesh=iid_mesh.astype(np.int32))
+    bar.update()
+
+    # 6. re-rendering against Blender's ground truth
+    rerender = {f: summarise(rerender_sweeps(model, ((im, lab) for im, lab, _ in test.sweeps(f)), f, mappings[f],
+                                             ranges[f], ev.rerender_sources)) for f in FACTORS}
+    bar.update()
+
+    # 7. figures
+    _figures(params, dataset, model_name, model, test, test_enc, mappings, scored, ranges, paths)
+    bar.update()
+    bar.close()
+
+    metrics = {
+        "dataset": dataset, "model": model_name, "kind": meta.kind, "latents": meta.latents,
+        "factor_bins": ev.factor_bins,
+        "sizes": {"train_sweeps": {f: train.count(f) for f in FACTORS}, "test_sweeps": {s: test.count(s) for s in SWEEPS},
+                  "test_images": int(len(images)), "iid_test_images": int(len(iid_images)),
+                  "image_size": int(meta.size), "channels": int(meta.channels), "train_steps": int(meta.step)},
+        "reconstruction": recon,
+        "tied": tied,
+        "probe": probe,
+        "invariance": inv,
+        "disentanglement": disentangle,
+        "rerender": rerender,
+    }
+    _write_json(paths.metrics, metrics)
+    return metrics
+
+
+def _figures(params, dataset, model_name, model, test, test_enc, mappings, scored, ranges, paths: EvalPaths) -> None:
+    title = f"{dataset} {model_name}"
+    ev = params.evaluate
+    for f in FACTORS:
+        firsts = np.stack([im[0] for im, _, _ in _take(test.sweeps(f), FIGURE_ROWS)])
+        figures.traversal(model, firsts, mappings[f], f, ranges[f], ev.traversal_steps,
+                          paths.plots / f"traversal-{f}.png", title)
+    points = {}
+    for f in FACTORS:
+        enc: Encoded = test_enc[f]
+        points[f] = (enc.labels[:, FACTORS.index(f)], enc.codes[:, scored[f]], scored[f])
+    figures.scatter(points, paths.plots / "latent-vs-truth.png", f"{title}: tied latent vs ground truth (test meshes)")
+    rows = []
+    for f in FACTORS:
+        for images, labels, mesh in _take(test.sweeps(f), max(1, FIGURE_ROWS // 2)):
+            cols = source_frames(len(images), ev.traversal_steps)
+            src = len(images) // 2
+            code = encode(model, images[src:src + 1])
+            moved = decode(model, mappings[f].apply(np.repeat(code, len(cols), axis=0), labels[cols, FACTORS.index(f)]))
+            rows.append((f"{f}, mesh {int(mesh[0])}", as_float(images[cols]), moved, labels[cols, FACTORS.index(f)]))
+    figures.rerender_vs_truth(rows, paths.plots / "rerender.png",
+                              f"{title}: middle frame re-rendered to each value vs Blender (columns: that sweep's value)")
+    figures.training_curves(paths.live_dir, paths.plots / "training-curves.png", f"{title}: training (DVCLive)")
+
+
+def _take(iterator, n: int) -> list:
+    out = []
+    for item in iterator:
+        if len(out) == n:
+            break
+        out.append(item)
+    return out
+
+
+def _finite(value):
+    """NaN/inf (e.g. an AUC with one class in a tiny test part) -> null: strict JSON for DVC."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _write_json(path: Path, body: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(_finite(body), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_npz(path, arrays)  # fixed zip timestamps: byte-identical for identical codes
