@@ -28,6 +28,7 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,9 @@ def render_set(params: Params, job: RenderJob) -> None:
     for mesh_id in sorted({f.mesh for s in pending for f in s.frames}):
         read_ply(catalog.path(mesh_id))  # raises a one-line MeshError before anything is written
 
+    if pending and spec.render.device == "gpu":
+        probe_device(spec)
+
     # ---- validated: from here on we write.
     if stale is not None:
         log.warning("%s: made by a different plan or settings; removing its %d files and re-rendering",
@@ -122,15 +126,29 @@ def render_set(params: Params, job: RenderJob) -> None:
 
 
 def run_tasks(tasks: Sequence[SweepTask], workers: int, desc: str) -> None:
-    """Render `tasks` on a spawn pool with a progress bar (images/s, ETA)."""
+    """Render `tasks` on a spawn pool with a per-image progress bar (images/s, ETA)."""
     from tqdm import tqdm
 
     workers = max(1, min(workers, len(tasks)))
     total = sum(len(t.frames) for t in tasks)
     ctx = multiprocessing.get_context("spawn")
-    with tqdm(total=total, desc=desc, unit="img", smoothing=0.1) as bar, ctx.Pool(workers) as pool:
-        for done in pool.imap_unordered(_render_task, tasks, chunksize=1):
-            bar.update(done)
+    progress = ctx.Queue()
+    with tqdm(total=total, desc=desc, unit="img", smoothing=0.1) as bar, \
+            ctx.Pool(workers, initializer=_set_progress, initargs=(progress,)) as pool:
+        result = pool.map_async(_render_task, tasks, chunksize=1)
+        while not result.ready():  # a failed task makes it ready at once; get() re-raises its error
+            try:
+                bar.update(progress.get(timeout=0.2))
+            except queue.Empty:
+                pass
+        result.get()
+        bar.update(total - bar.n)  # frames whose report was still in the queue
+
+
+def probe_device(spec: SceneSpec) -> None:
+    """Build the scene once in a throw-away worker: a missing GPU fails here, before any write."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply(_build_scene, (spec,))
 
 
 def plan_key(frames: Sequence[Frame], spec: SceneSpec, meshes: str) -> str:
@@ -205,11 +223,26 @@ def _scene_for(spec: SceneSpec):
     return _scene
 
 
+_progress = None
+"""Queue to the driver's progress bar (pool workers only)."""
+
+
+def _set_progress(progress) -> None:
+    global _progress
+    _progress = progress
+
+
+def _build_scene(spec: SceneSpec) -> None:
+    _scene_for(spec)
+
+
 def _render_task(task: SweepTask) -> int:
     out = Path(task.out)
 
     def write(frame: Frame, png: bytes) -> None:
         _write_atomic(out / frame.file, png)
+        if _progress is not None:
+            _progress.put(1)
 
     _render_frames(_scene_for(task.spec), task.meshes, task.frames, write)
     return len(task.frames)

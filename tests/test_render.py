@@ -5,8 +5,10 @@ import csv
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -254,6 +256,41 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(broken, args, wo
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: ") and words in res.stderr
     assert not (broken / "out").exists()
+
+
+def test_gpu_without_a_gpu_is_a_one_line_error_before_any_write(project):
+    root, _ = project
+    raw = raw_params(device="gpu")
+    (root / "gpu.yaml").write_text(yaml.safe_dump(raw))
+    res = cli(root, "--params", "gpu.yaml", "render", "--factor", "light", "--out", "gpu-out")
+    if res.returncode == 0:
+        pytest.skip("this machine has a GPU: the no-GPU error path cannot be exercised here")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "finds no GPU" in res.stderr, res.stderr
+    assert not (root / "gpu-out").exists()
+
+
+def test_killed_render_resumes_without_redoing_finished_images(project):
+    root, _ = project
+    args = CLI + ["render", "--factor", "azimuth", "--groups", "6", "--steps", "6", "--out", "killed"]
+    proc = subprocess.Popen(args, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    out = root / "killed"
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("train/*.png"))) < 8 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # driver and its workers, mid-render
+        proc.wait()
+    survivors = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    assert 8 <= len(survivors) < 42 and not (out / LABELS_FILE).exists()
+    for p in survivors:
+        assert cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape == (32, 32)  # no half-written PNG
+    res = cli(root, "render", "--factor", "azimuth", "--groups", "6", "--steps", "6", "--out", "killed")
+    assert res.returncode == 0, res.stderr
+    assert len(labels(out)) == 42 and len(list(out.rglob("*.png"))) == 42
+    assert all(p.stat().st_mtime_ns == t for p, t in survivors.items())
+    assert not list(out.rglob("*.tmp"))
 
 
 def test_cli_refuses_a_folder_it_did_not_make(project):
