@@ -187,5 +187,57 @@ def train(ctx, dataset, kind, steps, shards, out, seed, no_live):
     click.echo(f"{dataset}-{kind}: {params.train.steps} steps -> {path}")
 
 
+# ------------------------------------------------------------------------------------ evaluate
+
+
+@main.command()
+@click.option("--dataset", required=True, help="Dataset name from params.yaml.")
+@click.option("--model", "model_name", required=True, metavar="dcign|vae", help="Which trained model to evaluate.")
+@click.pass_context
+@user_errors
+def evaluate(ctx, dataset, model_name):
+    """Metrics, codes, factor->latent mapping and figures of models/<dataset>-<model>.pt."""
+    from evaluate.run import evaluate_model
+
+    metrics = evaluate_model(_params(ctx), dataset, model_name)
+    d, tied = metrics["disentanglement"], metrics["tied"]
+    click.echo(f"{dataset}-{model_name}: recon MSE {metrics['reconstruction']['mse']:.4g}, MIG {d['mig']:.3f}, "
+               + ", ".join(f"{f} |rho| {t['spearman']:.3f}" for f, t in tied.items())
+               + f" -> metrics/{dataset}-{model_name}.json")
+
+
+@main.command()
+@click.option("--dataset", required=True, help="Dataset name from params.yaml.")
+@click.pass_context
+@user_errors
+def report(ctx, dataset):
+    """reports/<dataset>.md and the comparison figure, from both models' metrics."""
+    from evaluate.report import write_report
+
+    click.echo(f"{dataset}: report -> {write_report(_params(ctx), dataset)}")
+
+
+# ignore_unknown_options lets `--values -60 -30 0` list negative numbers: click would read "-30" as an option.
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("more_values", nargs=-1, type=click.UNPROCESSED)
+@click.option("--model", "checkpoint", required=True, type=click.Path(dir_okay=False),
+              help="Checkpoint, e.g. models/faces-dcign.pt.")
+@click.option("--factor", required=True, metavar="azimuth|elevation|light", help="Which factor to set.")
+@click.option("--values", "first_value", required=True, metavar="DEG [DEG...]",
+              help="Target values in degrees, e.g. --values -60 -30 0 30 60.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output grid PNG.")
+@click.option("--gif", type=click.Path(dir_okay=False), default=None, help="Also write a smooth sweep as a GIF.")
+@click.option("--mapping", type=click.Path(dir_okay=False), default=None,
+              help="Factor->latent mapping (default metrics/<checkpoint name>-mapping.json, from `evaluate`).")
+@user_errors
+def rerender(image, more_values, checkpoint, factor, first_value, out, gif, mapping):
+    """Re-render IMAGE (PNG/JPEG, centre-cropped and resized) with FACTOR set to each of the values."""
+    from evaluate.rerender import parse_degrees, rerender_file
+
+    values = parse_degrees([first_value, *more_values])
+    click.echo(f"-> {rerender_file(image, checkpoint, factor, values, out, gif, mapping)}")
+
+
 if __name__ == "__main__":
     main()

@@ -98,6 +98,20 @@ def summarise(pairs: dict[str, np.ndarray], edges: Sequence[float] = DISTANCE_ED
 # ------------------------------------------------------------------------------------- command
 
 
+def parse_degrees(tokens: Sequence[str]) -> list[float]:
+    """The `--values` list of the rerender command; anything not a number is a one-line error."""
+    out = []
+    for t in tokens:
+        try:
+            out.append(float(t))
+        except ValueError:
+            raise RerenderError(f"--values: '{t}' is not a number of degrees (or an unknown option); "
+                                "list numbers, e.g. --values -60 0 60") from None
+    if not all(np.isfinite(out)):
+        raise RerenderError("--values: give finite numbers of degrees")
+    return out
+
+
 def load_image(path: Path | str, size: int, channels: int) -> np.ndarray:
     """Any PNG/JPEG -> uint8 [size, size] (gray) or [size, size, 3]: centre-cropped to a square,
     resized with area averaging. Raises RerenderError (one line)."""

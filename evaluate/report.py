@@ -1,0 +1,192 @@
+"""The report stage for one dataset: both models' metrics in; `reports/<dataset>.md` and the
+entangled-vs-disentangled figure `plots/<dataset>-comparison.png` out.
+
+The markdown puts DC-IGN and the baseline side by side: every metric of `metrics/<d>-<m>.json`, the
+figures, the parameters and the data sizes; and states plainly whether each acceptance claim holds
+(DC-IGN beats the baseline on every tied-latent measure and on MIG; re-rendering error within 2x the
+reconstruction error for targets within half the range).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from config import FACTORS, SWEEPS, Params
+from evaluate.run import MODELS, EvalPaths, EvaluateError
+
+NAMES = {"dcign": "DC-IGN", "vae": "baseline VAE"}
+RERENDER_LIMIT = 2.0
+"""Acceptance: re-rendering MSE within half the range at most this many times the reconstruction MSE."""
+
+
+def report_paths(dataset: str, root: Path | str = ".") -> tuple[Path, Path]:
+    root = Path(root)
+    return root / "reports" / f"{dataset}.md", root / "plots" / f"{dataset}-comparison.png"
+
+
+def load_metrics(path: Path) -> dict:
+    if not path.is_file():
+        raise EvaluateError(f"{path}: metrics not found; run `python cli.py evaluate` for this model first")
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise EvaluateError(f"{path}: not valid JSON; re-run `python cli.py evaluate`") from None
+
+
+def write_report(params: Params, dataset: str, root: Path | str = ".", shard_dir: Path | None = None) -> Path:
+    """Write the comparison figure and `reports/<dataset>.md`; returns the report's path."""
+    paths = {m: EvalPaths.default(params, dataset, m, root) for m in MODELS}
+    if shard_dir is not None:
+        paths = {m: EvalPaths(**{**p.__dict__, "shard_dir": shard_dir}) for m, p in paths.items()}
+    metrics = {m: load_metrics(p.metrics) for m, p in paths.items()}
+    report, figure = report_paths(dataset, root)
+    comparison_figure(params, dataset, paths, figure)
+    text = render_markdown(params, dataset, metrics, figure, report)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    tmp = report.with_name(f".{report.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, report)
+    return report
+
+
+def comparison_figure(params: Params, dataset: str, paths: dict[str, EvalPaths], out: Path) -> Path:
+    """The same test input per factor, transformed by DC-IGN's tied latent and the baseline's best one."""
+    from evaluate import figures
+    from evaluate.mapping import load_mapping
+    from model.checkpoint import load_model
+    from pipeline.loader import open_split
+
+    models = {}
+    for m, p in paths.items():
+        model, _ = load_model(p.checkpoint)
+        models[NAMES[m]] = (model, {f: load_mapping(p.mapping, f) for f in FACTORS})
+    test = open_split(paths[MODELS[0]].shard_dir, "test")
+    inputs = {f: next(test.sweeps(f))[0][0] for f in FACTORS}
+    ranges = {f: tuple(params.dataset(dataset).ranges[f]) for f in FACTORS}
+    return figures.comparison(inputs, models, ranges, params.evaluate.traversal_steps, out,
+                              f"{dataset}: entangled (baseline, best single latent) vs disentangled (DC-IGN)")
+
+
+# ------------------------------------------------------------------------------------- markdown
+
+
+def _f(value, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and (abs(value) < 1e-3 and value != 0):
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
+           ["| " + " | ".join(_f(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
+
+
+def claims(metrics: dict[str, dict]) -> list[tuple[str, bool]]:
+    """The acceptance claims, each with whether it holds on these metrics."""
+    d, v = metrics["dcign"], metrics["vae"]
+    out = []
+    for f in FACTORS:
+        for key in ("spearman", "r2"):
+            ours, base = d["tied"][f][key], max(v["tied"][f][key], v["probe"][f][key])
+            out.append((f"{f}: DC-IGN tied-latent {key} {_f(ours)} > baseline's best "
+                        f"(single latent {_f(v['tied'][f][key])}, linear probe {_f(v['probe'][f][key])})", ours > base))
+    out.append((f"MIG: DC-IGN {_f(d['disentanglement']['mig'])} > baseline {_f(v['disentanglement']['mig'])}",
+                d["disentanglement"]["mig"] > v["disentanglement"]["mig"]))
+    for f in FACTORS:
+        ratio = d["rerender"][f]["within_half"]["ratio_to_reconstruction"]
+        out.append((f"{f}: DC-IGN re-rendering MSE within half the range = {_f(ratio, 2)}x reconstruction MSE "
+                    f"(<= {RERENDER_LIMIT:g}x)", ratio is not None and ratio <= RERENDER_LIMIT))
+    return out
+
+
+def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figure: Path, report: Path) -> str:
+    d, v = metrics["dcign"], metrics["vae"]
+    ds = params.dataset(dataset)
+    rel = lambda p: os.path.relpath(p, report.parent)  # noqa: E731
+    plots = lambda m: Path(rel(report.parent.parent / "plots" / f"{dataset}-{m}"))  # noqa: E731
+    lines = [f"# {dataset}: DC-IGN vs the entangled baseline", "",
+             "Generated by `python cli.py report` (the `report@<dataset>` DVC stage) from "
+             f"`metrics/{dataset}-dcign.json` and `metrics/{dataset}-vae.json`. Every number is measured on "
+             "test meshes the models never saw; choices (the baseline's best latent, the factor -> latent mapping, "
+             "regressions) are fitted on training sweeps only.", "", "## Claims", ""]
+    lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in claims(metrics)]
+
+    lines += ["", "## Reconstruction (per pixel, all test images)", ""]
+    lines += _table(["model", "BCE", "MSE"], [[NAMES[m], metrics[m]["reconstruction"]["bce"],
+                                              metrics[m]["reconstruction"]["mse"]] for m in MODELS])
+
+    lines += ["", "## Tied latents (test sweeps)", "",
+              "Absolute Spearman correlation (abs ρ) between the latent's encoder mean and the true value, and the test R² of a degree-5 "
+              "polynomial regression latent -> value fitted on training sweeps. DC-IGN: the latent it owns; baseline: "
+              "the latent varying most over training sweeps of that factor; probe: linear regression on all latents.", ""]
+    rows = []
+    for f in FACTORS:
+        rows.append([f, f"z{d['tied'][f]['latent']}", d["tied"][f]["spearman"], d["tied"][f]["r2"],
+                     f"z{v['tied'][f]['latent']}", v["tied"][f]["spearman"], v["tied"][f]["r2"],
+                     v["probe"][f]["spearman"], v["probe"][f]["r2"], d["probe"][f]["spearman"], d["probe"][f]["r2"]])
+    lines += _table(["factor", "DC-IGN latent", "abs ρ", "R²", "baseline latent", "abs ρ", "R²",
+                     "baseline probe abs ρ", "probe R²", "DC-IGN probe abs ρ", "probe R²"], rows)
+
+    lines += ["", "## Invariance (test sweeps)", "",
+              "Within sweeps of one type, the spread (std) of the latents owned by everything else, relative to their "
+              "spread over all test images: 0 = perfectly invariant.", ""]
+    lines += _table(["sweep type", *[NAMES[m] for m in MODELS]],
+                    [[s, *[metrics[m]["invariance"].get(s, {}).get("mean") for m in MODELS]] for s in SWEEPS])
+
+    lines += ["", f"## Disentanglement metrics (iid test set, factors in {d['factor_bins']} equal-width bins)", "",
+              "disentanglement_lib definitions; the i.i.d. set is split 2:1 into train/test parts (see "
+              "`evaluate/disentanglement.py`).", ""]
+    keys = [("MIG", ("mig",)), ("DCI disentanglement", ("dci", "disentanglement")),
+            ("DCI completeness", ("dci", "completeness")), ("DCI informativeness (test acc.)", ("dci", "informativeness_test")),
+            ("SAP", ("sap",)), ("FactorVAE score (eval acc.)", ("factor_vae", "eval_accuracy")),
+            ("BetaVAE score (eval acc.)", ("beta_vae", "eval_accuracy")), ("modularity", ("modularity",)),
+            ("explicitness (test AUC)", ("explicitness_test",))]
+    dig = lambda m, path: _dig(metrics[m]["disentanglement"], path)  # noqa: E731
+    lines += _table(["metric", *[NAMES[m] for m in MODELS]], [[name, *[dig(m, p) for m in MODELS]] for name, p in keys])
+
+    lines += ["", "## Re-rendering against Blender (test sweeps)", "",
+              "A source frame is encoded, its tied latent set to the value the factor -> latent mapping gives for "
+              "another frame of the same sweep, decoded, and compared with Blender's render of that frame. Distance: "
+              "|target - source| as a fraction of the factor's range.", ""]
+    rows = []
+    for m in MODELS:
+        for f in FACTORS:
+            r = metrics[m]["rerender"][f]
+            rows.append([NAMES[m], f, r["reconstruction"]["mse"], r["within_half"]["mse"],
+                         r["within_half"]["ratio_to_reconstruction"], r["mse"], r["reconstruction"]["ssim"], r["ssim"],
+                         *[b["mse"] for b in r["by_distance"].values()]])
+    bins = list(d["rerender"][FACTORS[0]]["by_distance"])
+    lines += _table(["model", "factor", "recon MSE", "MSE ≤ half range", "ratio", "MSE all", "recon SSIM", "SSIM all",
+                     *[f"MSE d∈{b}" for b in bins]], rows)
+
+    lines += ["", "## Figures", "", f"![comparison]({rel(figure)})", ""]
+    for m in MODELS:
+        lines += [f"### {NAMES[m]}", ""]
+        for name in ["latent-vs-truth", *[f"traversal-{f}" for f in FACTORS], "rerender", "training-curves"]:
+            lines.append(f"![{name}]({plots(m) / (name + '.png')})")
+        lines.append("")
+
+    lines += ["## Parameters and data", ""]
+    s = d["sizes"]
+    lines += [f"- images: {s['image_size']}x{s['image_size']}, {s['channels']} channel(s); latents: {d['latents']} "
+              f"(owned per factor: {dict(params.model.owned)}), architecture `{params.model.arch}`",
+              f"- ranges (degrees): " + ", ".join(f"{f} {list(ds.ranges[f])}" for f in FACTORS),
+              f"- meshes: {ds.meshes.train} train, {ds.meshes.test} test; {ds.steps} frames per sweep",
+              f"- training sweeps: {s['train_sweeps']} (+ intrinsic); test sweeps: {s['test_sweeps']}",
+              f"- test images: {s['test_images']}; iid test images: {s['iid_test_images']}",
+              f"- training steps: DC-IGN {d['sizes']['train_steps']}, baseline {v['sizes']['train_steps']}; "
+              f"train params: lr {params.train.lr}, beta {params.train.beta}, clamp {params.train.clamp}, "
+              f"pull {params.train.pull}, mix {dict(params.train.mix)}",
+              f"- evaluate params: {dict(vars(params.evaluate))}", ""]
+    return "\n".join(lines)
+
+
+def _dig(tree: dict, path: tuple[str, ...]):
+    for key in path:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return tree if not isinstance(tree, (np.floating,)) else float(tree)
