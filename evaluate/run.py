@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sklearn
 from tqdm import tqdm
 
 from config import FACTORS, SWEEPS, Params, UserError
@@ -32,6 +33,7 @@ from pipeline.npzfile import write_npz
 
 MODELS = ("dcign", "vae")
 FIGURE_ROWS = 4
+MIN_IID = 6
 """Input rows of the traversal figure, and test sweeps shown in the re-rendering figure (half)."""
 
 
@@ -116,6 +118,9 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
 
     # 5. disentanglement metrics and codes of the iid test set
     iid_images, iid_labels, iid_mesh = test.all_images("iid")
+    if len(iid_images) < MIN_IID:
+        raise EvaluateError(f"{paths.shard_dir}: only {len(iid_images)} iid test images; the disentanglement metrics "
+                            f"need at least {MIN_IID}: raise datasets.{dataset}.iid.test and re-render the iid set")
     iid_codes = encode(model, iid_images)
     classes = dis.discretize_factors(iid_labels, ev.factor_bins, [ranges[f] for f in FACTORS])
     sizes = dis.MetricSizes(train=ev.votes_train, eval=ev.votes_eval)
@@ -137,7 +142,7 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
 
     metrics = {
         "dataset": dataset, "model": model_name, "kind": meta.kind, "latents": meta.latents,
-        "factor_bins": ev.factor_bins,
+        "factor_bins": ev.factor_bins, "sklearn_version": sklearn.__version__,
         "sizes": {"train_sweeps": {f: train.count(f) for f in FACTORS}, "test_sweeps": {s: test.count(s) for s in SWEEPS},
                   "test_images": int(len(images)), "iid_test_images": int(len(iid_images)),
                   "image_size": int(meta.size), "channels": int(meta.channels), "train_steps": int(meta.step)},
