@@ -114,6 +114,18 @@ def test_byte_identical_whatever_the_worker_count(project, light_set):
     assert folder_bytes(root / "light-1worker") == folder_bytes(light_set)
 
 
+def test_intrinsic_sweeps_swap_meshes_and_stay_byte_identical_across_worker_counts(project):
+    root, params = project
+    for workers in (2, 1):
+        p = dataclasses.replace(params, render=dataclasses.replace(params.render, workers=workers))
+        render_set(p, RenderJob("faces", "intrinsic", root / f"intrinsic-{workers}"))
+    assert folder_bytes(root / "intrinsic-1") == folder_bytes(root / "intrinsic-2")
+    rows = [r for r in labels(root / "intrinsic-1") if r["group"] == "0" and r["split"] == "train"]
+    assert len({r["mesh"] for r in rows}) == 3
+    masks = [image(root / "intrinsic-1", r["file"]) > 0 for r in rows]
+    assert np.mean(masks[0] != masks[1]) > 0.01  # other meshes, other shapes
+
+
 def test_resume_renders_only_what_is_missing(project, light_set):
     root, params = project
     out = root / "light-resume"
