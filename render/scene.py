@@ -55,7 +55,7 @@ class SceneSpec:
         return self.seed % (2**31)
 
 
-SCENE_VERSION = 1
+SCENE_VERSION = 2
 """Bump when a change here alters pixels, so `.plan.json` marks old renders stale."""
 
 ROUGHNESS = 0.85
@@ -162,6 +162,7 @@ class Scene:
         s.render.use_compositing = False
         s.render.use_sequencer = False
         s.render.use_stamp = False
+        s.render.dither_intensity = 0.0  # the default 1.0 sprinkles 1/255 noise over the black background
         vs = s.view_settings
         s.display_settings.display_device = "sRGB"
         vs.view_transform = "Standard"

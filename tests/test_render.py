@@ -79,7 +79,8 @@ def test_object_is_visible_centred_on_black(light_set):
         assert 0.1 < mask.mean() < 0.7
         ys, xs = np.nonzero(mask)
         assert abs(xs.mean() - 15.5) < 5 and abs(ys.mean() - 15.5) < 5
-        assert img[0, 0] == img[0, -1] == img[-1, 0] == img[-1, -1] == 0
+        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+        assert not border.any()  # plain black background: no dither noise, no ambient seen by the camera
 
 
 def test_light_azimuth_moves_the_shading_not_the_silhouette(light_set):
@@ -122,8 +123,8 @@ def test_intrinsic_sweeps_swap_meshes_and_stay_byte_identical_across_worker_coun
     assert folder_bytes(root / "intrinsic-1") == folder_bytes(root / "intrinsic-2")
     rows = [r for r in labels(root / "intrinsic-1") if r["group"] == "0" and r["split"] == "train"]
     assert len({r["mesh"] for r in rows}) == 3
-    masks = [image(root / "intrinsic-1", r["file"]) > 0 for r in rows]
-    assert np.mean(masks[0] != masks[1]) > 0.01  # other meshes, other shapes
+    imgs = [image(root / "intrinsic-1", r["file"]).astype(float) for r in rows]
+    assert np.abs(imgs[0] - imgs[1]).mean() > 1 and np.abs(imgs[1] - imgs[2]).mean() > 1  # other meshes
 
 
 def test_resume_renders_only_what_is_missing(project, light_set):
