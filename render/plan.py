@@ -142,7 +142,8 @@ def _sweep(ds: DatasetConfig, factor: str, split: str, group: int, steps: int,
         mesh_ids = np.full(steps, rng.choice(meshes))
         lo, hi = ranges[factor]
         if ds.spacing == "even":
-            active = np.linspace(lo, hi, steps)
+            # A full turn (chairs: -180..180) would render its first view twice: leave out the end.
+            active = np.linspace(lo, hi, steps, endpoint=hi - lo < 360.0)
         else:
             active = np.sort(_draw(rng, lo, hi, steps))
         values = [{**fixed, factor: a} for a in active]

@@ -51,6 +51,12 @@ def test_fixed_factors_and_meshes_differ_between_sweeps(ds):
     assert len({s.frames[0].mesh for s in sweeps if s.split == "train"}) > 1
 
 
+def test_a_full_turn_does_not_repeat_its_first_view(ds):
+    turn = dataclasses.replace(ds, ranges={**ds.ranges, "azimuth": (-180.0, 180.0)})
+    values = [f.azimuth for f in plan(request(turn, "azimuth", groups=1, steps=8))[0].frames]
+    assert values == [-180.0 + 45.0 * i for i in range(8)]
+
+
 def test_random_spacing_is_sorted_within_range(ds):
     rnd = dataclasses.replace(ds, spacing="random")
     for sweep in plan(request(rnd, "azimuth", groups=3, steps=6)):
