@@ -2,7 +2,8 @@
 
 A *sweep* is one group of K frames in which exactly one thing varies:
 - factor sweeps (azimuth, elevation, light): that factor takes K values spread over its range
-  (evenly spaced, or sorted uniform draws with `spacing: random`); every other factor and the
+  (evenly spaced, both ends included except for a full 360-degree turn, whose end repeats its
+  start; or sorted uniform draws with `spacing: random`); every other factor and the
   mesh are drawn once for the whole sweep, each from its own range;
 - intrinsic sweeps: K different meshes under one pose and light drawn once for the sweep;
 - the iid set: every frame draws every factor and its mesh independently; frames are stored in
