@@ -79,7 +79,7 @@ class SweepTask:
 
 def render_set(params: Params, job: RenderJob) -> None:
     """Render `job` into `job.out` (resuming), then write its `labels.csv`."""
-    from assets.catalog import ensure_meshes
+    from assets.catalog import ensure_meshes, split_counts
     from assets.mesh import read_ply
 
     check_factor(job.factor)
@@ -89,9 +89,16 @@ def render_set(params: Params, job: RenderJob) -> None:
                           "fix the path or put the mesh files there")
     out = Path(job.out)
     _check_out_folder(out)
+
+    def request(train: Sequence[int], test: Sequence[int]) -> PlanRequest:
+        return PlanRequest(ds, job.factor, params.seed, train, test,
+                           groups=job.groups, steps=job.steps, value_range=job.value_range)
+
+    # Planning on the ids the catalog will have rejects bad overrides before any mesh is generated.
+    n_train, n_test = split_counts(ds, None)
+    plan(request(range(n_train), range(n_train, n_train + n_test)))
     catalog = ensure_meshes(ds, params.seed)
-    sweeps = plan(PlanRequest(ds, job.factor, params.seed, catalog.ids("train"), catalog.ids("test"),
-                              groups=job.groups, steps=job.steps, value_range=job.value_range))
+    sweeps = plan(request(catalog.ids("train"), catalog.ids("test")))
     frames = frames_of(sweeps)
     spec = SceneSpec(params.render, ds.camera, ds.light, params.seed)
     key = plan_key(frames, spec, catalog.fingerprint)

@@ -249,6 +249,13 @@ def broken(tmp_path_factory):
     return root
 
 
+def run_bad(root: Path, args: list[str], words: str) -> None:
+    res = cli(root, *args, "--out", "out")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: ") and words in res.stderr, res.stderr
+    assert not (root / "out").exists()
+
+
 @pytest.mark.parametrize("args, words", [
     (["--factor", "bogus"], "unknown factor 'bogus'"),
     (["--factor", "light", "--dataset", "cars"], "unknown dataset 'cars'"),
@@ -256,19 +263,20 @@ def broken(tmp_path_factory):
     (["--factor", "light", "--steps", "1"], "a sweep needs at least 2 steps"),
     (["--factor", "light", "--size", "4"], "render.size: is 4"),
     (["--factor", "intrinsic", "--range", "0", "1"], "--range applies to"),
-    (["--factor", "light"], "truncated or foreign PLY"),
-    (["--factor", "light", "--params-file", "folder.yaml"], "no/such/folder' does not exist"),
 ])
-def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(broken, args, words):
-    if "--params-file" in args:
-        i = args.index("--params-file")
-        args = ["--params", args[i + 1], "render"] + args[:i] + args[i + 2:]
-    else:
-        args = ["render"] + args
-    res = cli(broken, *args, "--out", "out")
-    assert res.returncode == 2, res.stderr
-    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: ") and words in res.stderr
-    assert not (broken / "out").exists()
+def test_cli_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, args, words):
+    # A fresh checkout: no meshes yet, so not even the meshes may be generated for a bad request.
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params()))
+    run_bad(tmp_path, ["render"] + args, words)
+    assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]
+
+
+def test_cli_unreadable_mesh_exits_2_and_writes_nothing(broken):
+    run_bad(broken, ["render", "--factor", "light"], "truncated or foreign PLY")
+
+
+def test_cli_missing_mesh_folder_exits_2_and_writes_nothing(broken):
+    run_bad(broken, ["--params", "folder.yaml", "render", "--factor", "light"], "no/such/folder' does not exist")
 
 
 def test_gpu_without_a_gpu_is_a_one_line_error_before_any_write(project):
