@@ -4,7 +4,8 @@ Geometry conventions (all angles in degrees; objects are centred, unit size, +Z 
 - camera at d * (sin az cos el, -cos az cos el, sin el), looking at the origin, +Z up. Azimuth 0
   sees the object's front; positive azimuth moves the camera counter-clockwise seen from above,
   toward +X, i.e. it shows the object's LEFT side (the object's left is +X when it faces -Y).
-  Positive elevation looks down from above.
+  Positive elevation looks down from above. In the image the object's left is on the right (as
+  when facing a person), and at positive azimuth its front turns toward the image's left.
 - the sun comes FROM the direction (sin la cos le, -cos la cos le, sin le), la = the `light`
   factor, le = `light.elevation`: same convention, so light 0 lights the face frontally and
   positive light lights the object's left side.
@@ -13,7 +14,9 @@ Geometry conventions (all angles in degrees; objects are centred, unit size, +Z 
 
 `Scene` is built once per process and then re-posed and re-meshed per frame; every Cycles setting
 that affects pixels is set here explicitly (the factory defaults are 4096 spp, adaptive sampling,
-denoising, AgX...). bpy is imported inside `Scene.__init__` only, so importing this module is free.
+denoising, AgX, dithering...). Gray output is Blender's BW conversion of the Standard (sRGB)
+display values, with Rec.709 weights (0.21 R + 0.72 G + 0.07 B, as the paper's faces).
+bpy is imported inside `Scene.__init__` only, so importing this module is free.
 """
 from __future__ import annotations
 
