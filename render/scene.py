@@ -14,8 +14,9 @@ Geometry conventions (all angles in degrees; objects are centred, unit size, +Z 
 
 `Scene` is built once per process and then re-posed and re-meshed per frame; every Cycles setting
 that affects pixels is set here explicitly (the factory defaults are 4096 spp, adaptive sampling,
-denoising, AgX, dithering...). Gray output is Blender's BW conversion of the Standard (sRGB)
-display values, with Rec.709 weights (0.21 R + 0.72 G + 0.07 B, as the paper's faces).
+denoising, AgX, dithering...). Gray output is Blender's BW PNG mode: the sRGB encoding of the
+linear Rec.709 luminance 0.2126 R + 0.7152 G + 0.0722 B (measured against an RGB render of the same
+frame: mean difference 0.26 grey levels); the paper's 0.21/0.72/0.07 are the same weights.
 bpy is imported inside `Scene.__init__` only, so importing this module is free.
 """
 from __future__ import annotations
