@@ -9,7 +9,8 @@ Conventions used throughout the project:
 - Angles are in degrees. Factor order in label arrays is `FACTORS` = (azimuth, elevation, light).
 - Camera azimuth 0 looks at the object's front; positive azimuth moves the camera toward the
   object's left side (counter-clockwise seen from above, +Z up). Elevation > 0 looks down from
-  above. Light azimuth uses the same convention as camera azimuth, in the object's frame.
+  above. Light azimuth uses the same convention as camera azimuth, measured in the camera's frame
+  by default (`light.frame`), as in the paper where the face turned before a fixed light.
 """
 from __future__ import annotations
 
@@ -98,6 +99,10 @@ class LightSettings:
     """Sun strength (irradiance, W/m²)."""
     ambient: float = 0.08
     """Uniform fill light from the world, so the unlit side is not pure black. Background stays black."""
+    frame: Literal["camera", "object"] = "camera"
+    """Frame of the light's azimuth: `camera` (the paper: the object turns before a fixed camera and
+    light, so the light factor is independent of pose in the image) or `object` (light fixed in the
+    world while the camera orbits)."""
 
     def check(self, at: str) -> None:
         _require(-90.0 <= self.elevation <= 90.0, f"{at}.elevation", "must lie in [-90, 90]")

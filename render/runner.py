@@ -22,6 +22,7 @@ same `_render_frames` loop with a sink that writes files.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -138,10 +139,8 @@ def run_tasks(tasks: Sequence[SweepTask], workers: int, desc: str) -> None:
 
     workers = max(1, min(workers, len(tasks)))
     total = sum(len(t.frames) for t in tasks)
-    ctx = multiprocessing.get_context("spawn")
-    progress = ctx.Queue()
-    with tqdm(total=total, desc=desc, unit="img", smoothing=0.1) as bar, \
-            ctx.Pool(workers, initializer=_set_progress, initargs=(progress,)) as pool:
+    progress = multiprocessing.get_context("spawn").Queue()
+    with tqdm(total=total, desc=desc, unit="img", smoothing=0.1) as bar, _pool(workers, progress) as pool:
         result = pool.map_async(_render_task, tasks, chunksize=1)
         while not result.ready():  # a failed task makes it ready at once; get() re-raises its error
             try:
@@ -154,8 +153,21 @@ def run_tasks(tasks: Sequence[SweepTask], workers: int, desc: str) -> None:
 
 def probe_device(spec: SceneSpec) -> None:
     """Build the scene once in a throw-away worker: a missing GPU fails here, before any write."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    with _pool(1) as pool:
         pool.apply(_build_scene, (spec,))
+
+
+@contextlib.contextmanager
+def _pool(workers: int, progress=None):
+    """A spawn pool whose workers keep Blender's session temp folders inside one folder of ours.
+
+    bpy as a module never runs Blender's exit code, and pool workers are terminated, so each
+    worker would leave an empty `/tmp/blender_*` behind; removing our folder afterwards cleans up.
+    """
+    with tempfile.TemporaryDirectory(prefix="dcign-blender-") as tmp, \
+            multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
+                                                      initargs=(progress, tmp)) as pool:
+        yield pool
 
 
 def plan_key(frames: Sequence[Frame], spec: SceneSpec, meshes: str) -> str:
@@ -234,9 +246,10 @@ _progress = None
 """Queue to the driver's progress bar (pool workers only)."""
 
 
-def _set_progress(progress) -> None:
+def _init_worker(progress, tmp: str) -> None:
     global _progress
     _progress = progress
+    os.environ["TMPDIR"] = tmp  # read by Blender when bpy is first imported, after this
 
 
 def _build_scene(spec: SceneSpec) -> None:

@@ -8,7 +8,11 @@ Geometry conventions (all angles in degrees; objects are centred, unit size, +Z 
   when facing a person), and at positive azimuth its front turns toward the image's left.
 - the sun comes FROM the direction (sin la cos le, -cos la cos le, sin le), la = the `light`
   factor, le = `light.elevation`: same convention, so light 0 lights the face frontally and
-  positive light lights the object's left side.
+  positive light lights the object's left side. With `light.frame: camera` (default) that
+  direction is taken in the camera's frame (rotated with the camera's azimuth and elevation), as in
+  the paper, where the face turned in front of a fixed camera and a fixed light: light 0 then always
+  lights the side facing the camera, and pose and light are independent factors of the image.
+  With `light.frame: object` the light stays put while the camera orbits.
 - world: pure black where a camera ray escapes (plain background like the paper's faces), but a
   uniform white fill of strength `light.ambient` for every other ray, so shadows are not pitch black.
 
@@ -75,6 +79,20 @@ def direction(azimuth: float, elevation: float) -> np.ndarray:
     return np.array([math.sin(az) * math.cos(el), -math.cos(az) * math.cos(el), math.sin(el)])
 
 
+def light_direction(azimuth: float, elevation: float, light: float, light_elevation: float,
+                    frame: str = "camera") -> np.ndarray:
+    """Unit vector toward the sun for a frame's factors (see the conventions above)."""
+    d = direction(light, light_elevation)
+    if frame == "object":
+        return d
+    # The camera's frame is the object's frame turned by R_z(azimuth) R_x(-elevation): that maps
+    # the frontal direction (0, -1, 0) onto direction(azimuth, elevation).
+    az, el = math.radians(azimuth), math.radians(elevation)
+    rx = np.array([[1, 0, 0], [0, math.cos(el), math.sin(el)], [0, -math.sin(el), math.cos(el)]])
+    rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
+    return rz @ rx @ d
+
+
 def srgb_to_linear(c: np.ndarray) -> np.ndarray:
     """Albedo is stored sRGB-encoded (8-bit PLY); Cycles shades in linear values."""
     c = np.asarray(c, dtype=np.float32)
@@ -117,7 +135,7 @@ class Scene:
         eye = Vector(direction(azimuth, elevation) * self.spec.camera.distance)
         self.camera.location = eye
         self.camera.rotation_euler = (-eye).to_track_quat("-Z", "Y").to_euler()
-        towards_sun = Vector(direction(light, self.spec.light.elevation))
+        towards_sun = Vector(light_direction(azimuth, elevation, light, self.spec.light.elevation, self.spec.light.frame))
         # A sun shines along its local -Z, i.e. away from where it sits.
         self.sun.rotation_euler = (-towards_sun).to_track_quat("-Z", "Y").to_euler()
 
