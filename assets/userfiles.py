@@ -9,6 +9,7 @@ test in the configured proportion; train meshes come first, as for generated mes
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def load_mesh(path: Path, source: MeshSource) -> Mesh:
     if np.ptp(vertices, axis=0).max() <= 0:
         raise MeshError(f"{path}: mesh has zero size (all vertices coincide); repair or remove it")
     vertices = vertices @ axis_rotation(source.up_axis, source.forward_axis).T
-    mesh = Mesh(vertices, np.asarray(loaded.faces), _albedo(loaded))
+    mesh = Mesh(vertices, np.asarray(loaded.faces), _albedo(loaded, path))
     return geometry.normalise(mesh)
 
 
@@ -96,7 +97,7 @@ def load_folder(ds: DatasetConfig, seed: int, n_train: int, n_test: int) -> tupl
     return meshes, [{"source_file": f.name} for f, _ in ordered], [s for _, s in ordered]
 
 
-def _albedo(loaded) -> np.ndarray:
+def _albedo(loaded, path: Path) -> np.ndarray:
     n = len(loaded.vertices)
     visual = getattr(loaded, "visual", None)
     try:
@@ -106,8 +107,9 @@ def _albedo(loaded) -> np.ndarray:
             rgb = np.asarray(visual.vertex_colors)[:, :3]
             if len(rgb) == n:
                 return rgb.astype(np.float64) / 255.0
-    except Exception:  # a texture trimesh cannot sample: fall back to the default albedo
-        pass
+    except Exception as err:  # a texture trimesh cannot sample: the mesh is still usable, say so
+        logging.getLogger(__name__).warning(
+            f"warning: {path}: cannot sample its texture ({type(err).__name__}); using grey albedo {DEFAULT_ALBEDO}")
     return np.full((n, 3), DEFAULT_ALBEDO)
 
 
