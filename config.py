@@ -219,6 +219,9 @@ class ModelConfig:
     """Latent size (the paper: 200)."""
     owned: dict[str, int] = field(default_factory=lambda: {"azimuth": 1, "elevation": 1, "light": 1})
     """How many latents each continuous factor owns (z1.. in FACTORS order); the rest are intrinsic."""
+    mirror: bool = False
+    """Mirror-equivariant encoder (not in the paper): azimuth and light latents odd, elevation even
+    under a horizontal flip of the image (`model.nets.VAE`)."""
 
     def check(self, at: str) -> None:
         _require(set(self.owned) == set(FACTORS), f"{at}.owned", f"give a count for each of {list(FACTORS)}")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from config import ModelConfig, UserError
-from model.nets import VAE, build
+from model.nets import VAE, from_config
 
 FORMAT = 1
 KINDS = ("dcign", "vae")
@@ -77,7 +77,7 @@ def load(path: Path | str, device: str | torch.device = "cpu") -> dict[str, Any]
 
 def model_from_state(state: dict[str, Any], device: str | torch.device = "cpu") -> tuple[VAE, ModelMeta]:
     meta = ModelMeta.from_dict(state["meta"])
-    model = build(meta.config.arch, meta.size, meta.channels, meta.latents)
+    model = from_config(meta.config, meta.size, meta.channels)
     model.load_state_dict(state["model"])
     return model.to(device), meta
 

@@ -21,6 +21,21 @@ def owned_indices(owned: Mapping[str, int]) -> dict[str, list[int]]:
     return out
 
 
+FLIP_PARITY = {"azimuth": -1, "elevation": 1, "light": -1}
+"""How a horizontal image flip changes each factor: azimuth and light change sign, elevation does not."""
+
+
+def mirror_parity(owned: Mapping[str, int], latents: int) -> list[int]:
+    """[latents] parity of each latent under a horizontal flip (`model.nets.VAE`): a factor's first
+    latent takes the factor's parity, a second one is even (the cosine beside the sine of a full turn),
+    intrinsic latents are free (0; a mirrored identity is another identity)."""
+    parity = [0] * latents
+    for f, idx in owned_indices(owned).items():
+        for k, i in enumerate(idx):
+            parity[i] = FLIP_PARITY[f] if k == 0 else 1
+    return parity
+
+
 def free_indices(sweep: str, owned: Mapping[str, int], latents: int) -> list[int]:
     """Latents that stay free (per-sample) in a sweep of type `sweep`; all others are clamped.
 

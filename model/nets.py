@@ -17,11 +17,13 @@ z [B, L] back to pixel logits [B, C, H, W] (apply sigmoid for images). Any squar
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
 
-from config import ConfigError
+from config import ConfigError, ModelConfig
+from model.latents import mirror_parity
 
 ARCHS = ("conv4", "paper")
 MIN_SIZE = 16
@@ -29,28 +31,52 @@ MIN_SIZE = 16
 
 class VAE(nn.Module):
     """An encoder producing (mu, logvar) and a decoder producing logits; the DC-IGN and the baseline
-    share this class; only their training differs."""
+    share this class; only their training differs.
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module):
+    `parity` (optional, [L] of -1, +1, 0) makes the encoder mirror-equivariant: a horizontally flipped
+    image is the render of the mirrored mesh at azimuth -a and light -l (elevation unchanged), so a
+    latent of parity -1 is made odd under the flip, mu(flip x) = -mu(x), one of parity +1 even, and
+    0 leaves a latent free. It is an inductive bias from the rendering's geometry, not in the paper
+    (`model.mirror`); it rules out the "switch" the paper saw, where the azimuth latent folds back
+    for one profile. Costs one more encoder pass.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, parity: Sequence[int] | None = None):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
+        self.register_buffer("parity", None if parity is None else torch.tensor(parity, dtype=torch.float32),
+                             persistent=False)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(x)
+        if self.parity is None:
+            return self.encoder(x)
+        mu2, logvar2 = self.encoder(torch.cat([x, x.flip(-1)]))  # one batched pass for both views
+        (mu, mu_flip), (logvar, logvar_flip) = mu2.chunk(2), logvar2.chunk(2)
+        tied = self.parity != 0
+        mu = torch.where(tied, 0.5 * (mu + self.parity * mu_flip), mu)
+        logvar = torch.where(tied, 0.5 * (logvar + logvar_flip), logvar)
+        return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
 
-def build(arch: str, size: int, channels: int, latents: int) -> VAE:
+def build(arch: str, size: int, channels: int, latents: int, parity: Sequence[int] | None = None) -> VAE:
+    """`parity`: see `VAE`; `model.latents.mirror_parity` derives it from the model config."""
     if arch not in ARCHS:
         raise ConfigError(f"model.arch: unknown architecture '{arch}'; choose one of: {', '.join(ARCHS)}")
     if size < MIN_SIZE:
         raise ConfigError(f"image size {size} is too small for the model; render at least {MIN_SIZE} pixels")
     if arch == "conv4":
-        return VAE(_Conv4Encoder(size, channels, latents), _Conv4Decoder(size, channels, latents))
-    return VAE(_PaperEncoder(size, channels, latents), _PaperDecoder(size, channels, latents))
+        return VAE(_Conv4Encoder(size, channels, latents), _Conv4Decoder(size, channels, latents), parity)
+    return VAE(_PaperEncoder(size, channels, latents), _PaperDecoder(size, channels, latents), parity)
+
+
+def from_config(mc: ModelConfig, size: int, channels: int) -> VAE:
+    """The network `params.yaml`'s `model:` section describes, for images of that size and channels."""
+    parity = mirror_parity(mc.owned, mc.latents) if mc.mirror else None
+    return build(mc.arch, size, channels, mc.latents, parity)
 
 
 class _Heads(nn.Module):

@@ -41,7 +41,7 @@ from model import checkpoint as ckpt
 from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, owned_indices
 from model.loss import kl_divergence, reconstruction, reparameterise
-from model.nets import VAE, build
+from model.nets import VAE, from_config
 
 KINDS = ckpt.KINDS
 
@@ -221,7 +221,7 @@ def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
     data = Data(params, job)
     size, channels = data.image_shape()
     torch.manual_seed(params.seed)
-    model = build(mc.arch, size, channels, mc.latents).to(device)
+    model = from_config(mc, size, channels).to(device)
     fmt = memory_format(mc.arch, device)
     model = model.to(memory_format=fmt)
     optimizer = make_optimizer(model, tc)

@@ -2,6 +2,7 @@
 architecture shapes, checkpoint round trip and bad checkpoint files."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,9 +11,9 @@ import torch
 from config import ModelConfig, UserError
 from model import checkpoint as ckpt
 from model.clamp import clamp, pull_loss
-from model.latents import clamp_mask, free_indices, owned_indices
+from model.latents import clamp_mask, free_indices, mirror_parity, owned_indices
 from model.loss import kl_divergence, reconstruction
-from model.nets import build
+from model.nets import build, from_config
 
 OWNED = {"azimuth": 2, "elevation": 1, "light": 1}
 L = 10
@@ -24,6 +25,27 @@ def test_owned_indices_follow_factor_order():
     assert free_indices("intrinsic", OWNED, L) == list(range(4, L))
     with pytest.raises(UserError):
         free_indices("colour", OWNED, L)
+
+
+def test_mirror_parity_layout():
+    # azimuth's first latent odd, its second (the cosine of a full turn) even; elevation even; light odd
+    assert mirror_parity(OWNED, L) == [-1, 1, 1, -1] + [0] * (L - 4)
+
+
+@pytest.mark.parametrize("arch", ["conv4", "paper"])
+def test_mirror_encoder_is_equivariant_to_a_horizontal_flip(arch):
+    torch.manual_seed(0)
+    model = from_config(ModelConfig(arch=arch, latents=L, owned=OWNED, mirror=True), 32, 1)
+    x = torch.rand(4, 1, 32, 32)
+    (mu, logvar), (mu_f, logvar_f) = model.encode(x), model.encode(x.flip(-1))
+    odd, even, free = [0, 3], [1, 2], list(range(4, L))
+    torch.testing.assert_close(mu_f[:, odd], -mu[:, odd])
+    torch.testing.assert_close(mu_f[:, even], mu[:, even])
+    torch.testing.assert_close(logvar_f[:, odd + even], logvar[:, odd + even])
+    assert mu[:, odd].abs().min() > 0  # odd, not collapsed to zero
+    assert not torch.allclose(mu_f[:, free], mu[:, free]) and not torch.allclose(mu_f[:, free], -mu[:, free])
+    plain = from_config(ModelConfig(arch=arch, latents=L, owned=OWNED), 32, 1)
+    assert not torch.allclose(plain.encode(x.flip(-1))[0][:, odd], -plain.encode(x)[0][:, odd])
 
 
 def _latents(S=3, K=5, seed=0):
@@ -128,6 +150,16 @@ def test_checkpoint_round_trip(tmp_path):
     assert not loaded.training
     x = torch.rand(3, 1, 32, 32)
     assert torch.equal(loaded.encode(x)[0], model.encode(x)[0])
+
+
+def test_checkpoint_keeps_the_mirror_encoder(tmp_path):
+    config = ModelConfig(arch="conv4", latents=8, mirror=True)
+    model = from_config(config, 32, 1)
+    meta = dataclasses.replace(_meta(), config=config)
+    ckpt.save(tmp_path / "m.pt", {"meta": meta.to_dict(), "model": model.state_dict()})
+    loaded, _ = ckpt.load_model(tmp_path / "m.pt")
+    x = torch.rand(3, 1, 32, 32)
+    torch.testing.assert_close(loaded.encode(x.flip(-1))[0][:, 0], -loaded.encode(x)[0][:, 0])
 
 
 def test_bad_checkpoints_are_one_line_user_errors(tmp_path):
