@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from config import ModelConfig, TrainConfig  # noqa: E402
-from model.nets import build  # noqa: E402
+from model.nets import from_config  # noqa: E402
 from model.train import dcign_step, make_optimizer, memory_format  # noqa: E402
 
 SWEEP = 16  # images per sweep (params.yaml datasets.*.steps)
@@ -39,11 +39,11 @@ def matmul_gflops(seconds: float, n: int = 2048) -> float:
     return 2 * n**3 * done / (time.perf_counter() - t0) / 1e9
 
 
-def make_step(arch: str, size: int, sweeps: int, channels_last: bool | None):
-    mc = ModelConfig(arch=arch, latents=32)
+def make_step(arch: str, size: int, sweeps: int, channels_last: bool | None, mirror: bool = False):
+    mc = ModelConfig(arch=arch, latents=32, mirror=mirror)
     tc = TrainConfig()
     torch.manual_seed(0)
-    model = build(arch, size, 1, mc.latents)
+    model = from_config(mc, size, 1)
     fmt = memory_format(arch, torch.device("cpu")) if channels_last is None else (
         torch.channels_last if channels_last else torch.contiguous_format)
     model = model.to(memory_format=fmt)
@@ -82,8 +82,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=6.0, help="timing window per case")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cases = [  # (label, arch, size, sweeps per step, channels_last or None = what training uses)
-        ("conv4 64 default (4 sweeps, channels_last)", "conv4", 64, 4, None),
+    cases = [  # (label, arch, size, sweeps per step, channels_last or None = what training uses[, mirror])
+        ("conv4 64 default (4 sweeps, channels_last, mirror)", "conv4", 64, 4, None, True),
+        ("conv4 64, 4 sweeps, no mirror", "conv4", 64, 4, None),
         ("conv4 64, 1 sweep/step", "conv4", 64, 1, None),
         ("conv4 64, 8 sweeps/step", "conv4", 64, 8, None),
         ("conv4 64, 4 sweeps, contiguous", "conv4", 64, 4, False),
@@ -94,8 +95,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads; matmul 2048^3: {rate:.1f} GFLOP/s\n")
     print("| case | MFLOP/image (train step) | floor img/s | measured img/s | of floor |")
     print("|---|---:|---:|---:|---:|")
-    for label, arch, size, sweeps, cl in cases:
-        step, images = make_step(arch, size, sweeps, cl)
+    for label, *case in cases:
+        step, images = make_step(*case)
         flops = step_flops(step) / images
         floor = rate * 1e9 / flops
         measured = images_per_s(step, images, args.seconds)

@@ -188,7 +188,8 @@ def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figu
     lines += ["## Parameters and data", ""]
     s = d["sizes"]
     lines += [f"- images: {s['image_size']}x{s['image_size']}, {s['channels']} channel(s); latents: {d['latents']} "
-              f"(owned per factor: {dict(params.model.owned)}), architecture `{params.model.arch}`",
+              f"(owned per factor: {dict(params.model.owned)}), architecture `{params.model.arch}`"
+              + (", mirror-equivariant encoder (both models; not in the paper)" if params.model.mirror else ""),
               f"- ranges (degrees): " + ", ".join(f"{f} {list(ds.ranges[f])}" for f in FACTORS),
               f"- meshes: {ds.meshes.train} train, {ds.meshes.test} test; {ds.steps} frames per sweep",
               f"- training sweeps: {s['train_sweeps']} (+ intrinsic); test sweeps: {s['test_sweeps']}",
