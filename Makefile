@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test repro bench clean-venv
+.PHONY: setup setup-ray test repro bench clean-venv
 
 setup: $(STAMP)
 
@@ -16,7 +16,15 @@ $(STAMP): requirements.txt constraints.txt
 	$(BIN)/python -m pip install -qq -r requirements.txt -c constraints.txt
 	touch $(STAMP)
 
-test: setup
+# Optional: the Ray render executor (README, "Scaling out"). `make test` installs it to test it.
+RAY_STAMP := $(VENV)/.installed-ray
+setup-ray: $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(BIN)/python -m pip install -qq -r requirements-ray.txt -c constraints.txt
+	touch $(RAY_STAMP)
+
+test: setup setup-ray
 	DVC_NO_ANALYTICS=1 $(BIN)/python -m pytest -q
 
 repro: setup

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from config import RENDER_SETS, Params, UserError, check_factor, load_params
+from config import RENDER_SETS, ConfigError, Params, UserError, check_factor, load_params
 
 
 def user_errors(fn):
@@ -104,23 +104,31 @@ def assets(ctx, dataset, count, out, seed, preview):
               help="Range of the swept factor in degrees (factor sweeps only).")
 @click.option("--size", type=int, default=None, help="Image size in pixels (>= 8).")
 @click.option("--samples", type=int, default=None, help="Cycles samples per pixel.")
-@click.option("--workers", type=int, default=None, help="Render processes (0 = one per core).")
+@click.option("--workers", type=int, default=None,
+              help="Render processes, or Ray actors (0 = one per core, of the cluster with --executor ray).")
+@click.option("--executor", default=None, metavar="local|ray",
+              help="Where sweeps render: this machine's process pool, or a Ray cluster (default: render.executor).")
+@click.option("--address", default=None, metavar="HOST:PORT",
+              help="Ray cluster head to join with --executor ray (default: render.address).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default data/renders/<dataset>/<factor>; with several datasets, DIR/<dataset>).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: params.yaml seed).")
 @click.pass_context
 @user_errors
-def render(ctx, factor, dataset, groups, steps, value_range, size, samples, workers, out, seed):
+def render(ctx, factor, dataset, groups, steps, value_range, size, samples, workers, executor, address, out, seed):
     """Render sweeps of one factor with Blender (Cycles): PNGs and labels.csv."""
     from render.runner import RenderJob, render_set
 
     check_factor(factor)
     params = _params(ctx, seed)
-    overrides = {k: v for k, v in dict(size=size, samples=samples, workers=workers).items() if v is not None}
+    overrides = {k: v for k, v in dict(size=size, samples=samples, workers=workers, executor=executor,
+                                       address=address).items() if v is not None}
     if overrides:
         settings = dataclasses.replace(params.render, **overrides)
         settings.check("render")  # the options override render.* keys; errors name those keys
         params = dataclasses.replace(params, render=settings)
+    if address is not None and params.render.executor != "ray":
+        raise ConfigError("--address names a Ray cluster; add --executor ray (or set render.executor: ray)")
     names = dataset_names(params, dataset)
     for name in names:
         ds = params.dataset(name)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ SWEEPS: tuple[str, ...] = FACTORS + ("intrinsic",)
 RENDER_SETS: tuple[str, ...] = SWEEPS + ("iid",)
 """What `render --factor` accepts: the sweeps, plus the i.i.d. set for disentanglement metrics."""
 SPLITS: tuple[str, ...] = ("train", "test")
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+"""Where `render` runs its sweeps (`render.executor`)."""
 
 
 class UserError(Exception):
@@ -62,7 +65,12 @@ class RenderSettings:
     """Render processes; 0 = one per CPU core."""
     threads: int = 1
     """Cycles threads per worker process (several single-threaded processes win at small sizes)."""
-    executor: Literal["local"] = "local"
+    executor: Literal["local", "ray"] = "local"
+    """Where sweeps render: `local` (a process pool on this machine) or `ray` (one Blender actor per
+    worker process of a Ray cluster; `pip install -r requirements-ray.txt`). Output is identical."""
+    address: str = ""
+    """Ray cluster to join (executor `ray`): `HOST:PORT` of its head (`ray start --head --port PORT`),
+    or empty: the RAY_ADDRESS environment variable if set, else a private Ray on this machine."""
 
     def check(self, at: str) -> None:
         _require(self.size >= 8, f"{at}.size", f"is {self.size}; use at least 8 pixels")
@@ -70,6 +78,11 @@ class RenderSettings:
         _require(self.max_bounces >= 0, f"{at}.max_bounces", "must be >= 0")
         _require(self.workers >= 0, f"{at}.workers", "must be >= 0 (0 = one per core)")
         _require(self.threads >= 1, f"{at}.threads", "must be >= 1")
+        # Checked here as well as when parsing: a command-line override replaces the field directly.
+        _require(self.executor in EXECUTORS, f"{at}.executor",
+                 f"is {self.executor!r}; choose one of: {', '.join(EXECUTORS)}")
+        _require(_is_cluster_address(self.address), f"{at}.address",
+                 f"is {self.address!r}; give HOST:PORT of the Ray head (e.g. 10.0.0.5:6379) or leave it empty")
 
     @property
     def channels(self) -> int:
@@ -339,6 +352,15 @@ def check_factor(factor: str, allowed: tuple[str, ...] = RENDER_SETS) -> str:
     if factor not in allowed:
         raise ConfigError(f"unknown factor '{factor}'; choose one of: {', '.join(allowed)}")
     return factor
+
+
+_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})")
+
+
+def _is_cluster_address(address: str) -> bool:
+    """`render.address`: empty, or HOST:PORT (IPv6 hosts in brackets)."""
+    match = _ADDRESS.fullmatch(address)
+    return address == "" or (match is not None and 1 <= int(match["port"]) <= 65535)
 
 
 def _require(ok: bool, at: str, problem: str) -> None:

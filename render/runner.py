@@ -7,18 +7,20 @@ Flow of `render_set`:
    setting plus the list of files; a folder made by a different plan is cleared (its listed files
    only) and re-rendered; a non-empty folder without `.plan.json` is refused (it is not ours);
 3. only missing PNGs are rendered (resume); when none are missing Blender is not started;
-4. sweeps are the unit of work: a spawn-context pool of `render.worker_count()` processes, each
-   importing bpy and building the scene once, renders whole sweeps (one mesh stays loaded for the
-   frames of a factor sweep, so persistent data keeps its BVH); every PNG is written to a
-   temporary name in its target folder, then renamed;
+4. sweeps are the unit of work, rendered by the executor `render.executor` names: `local`, a
+   spawn-context pool of `render.worker_count()` processes, or `ray`, one actor per worker process
+   of a Ray cluster (`render.cluster`); either way each process imports bpy and builds the scene
+   once and renders whole sweeps (one mesh stays loaded for the frames of a factor sweep, so
+   persistent data keeps its BVH); every PNG is written to a temporary name in its target folder,
+   then renamed (by the pool's workers, or by this driver from the bytes Ray workers send back);
 5. `labels.csv` is written last, atomically: it exists only when the set is complete.
 
 Pixels depend only on the frame and the settings (fixed Cycles seed, PNG re-encoded by OpenCV with
 fixed options), so the output is byte-identical whatever the worker count.
 
-Seam for other executors (GPU box, cluster, issue 7): `render_sweep_bytes(spec, meshes, frames)`
-renders one sweep in the calling process and returns its encoded PNGs; the local pool uses the
-same `_render_frames` loop with a sink that writes files.
+Seam for executors elsewhere than this machine: `render_sweep_bytes(spec, meshes, frames)` renders
+one sweep in the calling process and returns its encoded PNGs (the Ray actors call it); the local
+pool uses the same `_render_frames` loop with a sink that writes files.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from config import SPLITS, Params, UserError, check_factor
+from config import SPLITS, Params, RenderSettings, UserError, check_factor
 from render.plan import Frame, PlanRequest, Sweep, frames_of, plan
 from render.scene import SceneSpec
 
@@ -108,29 +110,44 @@ def render_set(params: Params, job: RenderJob) -> None:
     for mesh_id in sorted({f.mesh for s in pending for f in s.frames}):
         read_ply(catalog.path(mesh_id))  # raises a one-line MeshError before anything is written
 
-    if pending and spec.render.device == "gpu":
-        probe_device(spec)
-
-    # ---- validated: from here on we write.
-    if stale is not None:
-        log.warning("%s: made by a different plan or settings; removing its %d files and re-rendering",
-                    out, len(stale))
-        for name in stale + [LABELS_FILE]:
-            (out / name).unlink(missing_ok=True)
-    for split in SPLITS:
-        (out / split).mkdir(parents=True, exist_ok=True)
-    _remove_temporaries(out)
-    _write_atomic(out / PLAN_FILE, json.dumps(
-        {"format": 1, "dataset": ds.name, "factor": job.factor, "key": key,
-         "files": [f.file for f in frames]}, indent=1).encode() + b"\n")
-    if pending:
-        (out / LABELS_FILE).unlink(missing_ok=True)  # incomplete set: no labels
-        meshes = {m: str(catalog.path(m).resolve()) for m in {f.mesh for s in pending for f in s.frames}}
-        tasks = [SweepTask(spec, {f.mesh: meshes[f.mesh] for f in s.frames}, s.frames, str(out.resolve()))
-                 for s in pending]
-        run_tasks(tasks, params.render.worker_count(), desc=f"{ds.name}/{job.factor}")
+    # The executor starts (GPU probe, cluster and its actors) before the first write.
+    with open_executor(params.render, spec, len(pending)) if pending else contextlib.nullcontext() as execute:
+        # ---- validated: from here on we write.
+        if stale is not None:
+            log.warning("%s: made by a different plan or settings; removing its %d files and re-rendering",
+                        out, len(stale))
+            for name in stale + [LABELS_FILE]:
+                (out / name).unlink(missing_ok=True)
+        for split in SPLITS:
+            (out / split).mkdir(parents=True, exist_ok=True)
+        _remove_temporaries(out)
+        _write_atomic(out / PLAN_FILE, json.dumps(
+            {"format": 1, "dataset": ds.name, "factor": job.factor, "key": key,
+             "files": [f.file for f in frames]}, indent=1).encode() + b"\n")
+        if pending:
+            (out / LABELS_FILE).unlink(missing_ok=True)  # incomplete set: no labels
+            meshes = {m: str(catalog.path(m).resolve()) for m in {f.mesh for s in pending for f in s.frames}}
+            tasks = [SweepTask(spec, {f.mesh: meshes[f.mesh] for f in s.frames}, s.frames, str(out.resolve()))
+                     for s in pending]
+            execute(tasks, f"{ds.name}/{job.factor}")
     if not (out / LABELS_FILE).is_file():
         _write_atomic(out / LABELS_FILE, labels_csv(frames).encode())
+
+
+@contextlib.contextmanager
+def open_executor(settings: RenderSettings, spec: SceneSpec, sweeps: int):
+    """Start the executor `settings.executor` names for `sweeps` sweeps and check it can render (a
+    missing GPU, an unreachable cluster fail here); yields `execute(tasks, desc)`."""
+    if settings.executor == "ray":
+        from render.cluster import ray_executor
+
+        with ray_executor(settings, spec, sweeps) as pool:
+            yield pool.run
+        return
+    if settings.device == "gpu":
+        probe_device(spec)
+    workers = settings.worker_count()
+    yield lambda tasks, desc: run_tasks(tasks, workers, desc)
 
 
 def run_tasks(tasks: Sequence[SweepTask], workers: int, desc: str) -> None:

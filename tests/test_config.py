@@ -42,6 +42,9 @@ def edited(path: str, value):
     ("render.size", "big", "render.size: expected an integer"),
     ("render.denoise", "yes", "render.denoise: expected true or false"),
     ("render.sise", 64, "render.sise: unknown key"),
+    ("render.executor", "slurm", "render.executor: is 'slurm'; choose one of: local, ray"),
+    ("render.address", "head-node", "render.address: is 'head-node'; give HOST:PORT"),
+    ("render.address", "10.0.0.5:70000", "render.address"),
     ("datasets.faces.ranges.light", [80, -80], "datasets.faces.ranges.light: min 80 > max -80"),
     ("datasets.faces.ranges.light", [0], "datasets.faces.ranges.light: expected a list of 2 values"),
     ("datasets.faces.ranges", {"azimuth": [0, 1]}, "datasets.faces.ranges: has ['azimuth']"),
@@ -60,6 +63,11 @@ def test_bad_values_name_their_key_in_one_line(path, value, words):
         parse_params(edited(path, value))
     message = str(err.value)
     assert words in message and "\n" not in message
+
+
+@pytest.mark.parametrize("address", ["", "10.0.0.5:6379", "head.cluster-1.example:6379", "[::1]:6379"])
+def test_cluster_addresses_accepted(address):
+    assert parse_params(edited("render.address", address)).render.address == address
 
 
 def test_file_errors_are_one_line(tmp_path):
