@@ -4,6 +4,7 @@
     python cli.py render   --factor light             # Blender renders  -> data/renders/<dataset>/<factor>/
     python cli.py shard    --dataset faces            # packed sweeps    -> data/shards/<dataset>/
     python cli.py train    --dataset faces --model dcign    # -> models/<dataset>-<model>.pt
+    python cli.py train    --dataset faces --model dcign --nproc 2   # the same, data-parallel (torchrun)
     python cli.py evaluate --dataset faces --model dcign    # -> metrics/, plots/, reports/
     python cli.py rerender IMAGE --model models/faces-dcign.pt --factor azimuth --values -60 0 60
 
@@ -175,9 +176,11 @@ def shard(ctx, dataset, out, verify_only):
               help="Final checkpoint (default models/<dataset>-<model>.pt).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: params.yaml seed).")
 @click.option("--no-live", is_flag=True, help="Do not write DVCLive logs (dvclive/<dataset>-<model>).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Data-parallel processes on this machine (launches torchrun; gloo on CPU, nccl on GPUs).")
 @click.pass_context
 @user_errors
-def train(ctx, dataset, kind, steps, shards, out, seed, no_live):
+def train(ctx, dataset, kind, steps, shards, out, seed, no_live, nproc):
     """Train a DC-IGN or the baseline VAE on a dataset's shards (resumes an interrupted run)."""
     from model.train import TrainJob, check_kind, train as run
 
@@ -191,8 +194,33 @@ def train(ctx, dataset, kind, steps, shards, out, seed, no_live):
     overrides = {k: Path(v) for k, v in dict(shard_dir=shards, out=out).items() if v is not None}
     if no_live:
         overrides["live_dir"] = None
-    path = run(params, TrainJob.default(params, dataset, kind, **overrides))
+    job = TrainJob.default(params, dataset, kind, **overrides)
+    if nproc > 1:
+        _launch_ranks(params, job, nproc)
+        return
+    path = run(params, job)
     click.echo(f"{dataset}-{kind}: {params.train.steps} steps -> {path}")
+
+
+def _launch_ranks(params: Params, job, nproc: int) -> None:
+    """`train --nproc N`: check what would fail on every rank, then run this command under torchrun."""
+    import os
+
+    from model.distributed import World, launch
+    from model.train import check_split
+    from pipeline.shards import read_manifest
+
+    if "WORLD_SIZE" in os.environ:
+        raise UserError("--nproc launches torchrun; this process already runs under it, so leave --nproc out")
+    check_split(job.kind, params.train, World(size=nproc))
+    read_manifest(job.shard_dir)  # a missing or foreign shard folder: one line here, not N tracebacks
+    argv = sys.argv[1:]
+    i = next(i for i, a in enumerate(argv) if a == "--nproc" or a.startswith("--nproc="))
+    argv = argv[:i] + argv[i + (1 if "=" in argv[i] else 2):]
+    code = launch(nproc, [str(Path(__file__).resolve()), *argv])
+    if code:
+        raise UserError(f"the {nproc} training processes stopped with exit code {code}; see their messages above")
+    click.echo(f"{job.dataset}-{job.kind}: {params.train.steps} steps on {nproc} processes -> {job.out}")
 
 
 # ------------------------------------------------------------------------------------ evaluate

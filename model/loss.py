@@ -20,6 +20,7 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
 
 
-def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """z = μ + σ·ε; `eps` (standard normal, any shape with μ's element count) is drawn here if not given."""
+    eps = torch.randn_like(mu) if eps is None else eps.view_as(mu)
     return mu + torch.exp(0.5 * logvar) * eps

@@ -17,6 +17,10 @@ Choices where the paper and the original code differ (see docs in params.yaml / 
 - pull: ½·pull·Σ(t − mean)² over clamped coordinates (its gradient is the code's (t − mean)·0.01);
   applied to μ and log σ² (μ/log σ² clamp) or to μ (z clamp).
 
+Data-parallel (torchrun, `model.distributed`): every rank draws the whole step and reads and trains
+on its share; DistributedDataParallel averages the gradients, so N ranks take the single-process
+step. Rank 0 writes checkpoints and logs.
+
 A killed run resumes from `checkpoints/<dataset>-<model>.pt` (written atomically every
 `train.checkpoint_every` steps with model, optimiser, loader and RNG state) and ends in the same
 weights as an uninterrupted run. A non-finite loss stops training (`TrainingDiverged`, exit 2) and
@@ -35,9 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from config import FACTORS, ModelConfig, Params, TrainConfig, UserError
 from model import checkpoint as ckpt
+from model import distributed
+from model.distributed import World
 from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, owned_indices
 from model.loss import kl_divergence, reconstruction, reparameterise
@@ -84,16 +91,18 @@ class StepResult:
 # ------------------------------------------------------------------------------ one step (pure)
 
 
-def vae_step(model: VAE, x: torch.Tensor, tc: TrainConfig) -> StepResult:
+def vae_step(model: VAE, x: torch.Tensor, tc: TrainConfig, eps: torch.Tensor | None = None) -> StepResult:
     mu, logvar = model.encode(x)
-    logits = model.decode(reparameterise(mu, logvar))
+    logits = model.decode(reparameterise(mu, logvar, eps))
     recon, kl = reconstruction(logits, x), kl_divergence(mu, logvar)
     loss = recon.mean() + tc.beta * kl.mean()
     return StepResult(loss, recon, kl, torch.zeros(()), ["shuffled"] * len(x))
 
 
-def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, tc: TrainConfig) -> StepResult:
-    """One DC-IGN step on S stacked sweeps of K images each (x: [S*K, C, H, W], sweep s = rows s*K..)."""
+def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, tc: TrainConfig,
+               eps: torch.Tensor | None = None) -> StepResult:
+    """One DC-IGN step on S stacked sweeps of K images each (x: [S*K, C, H, W], sweep s = rows s*K..);
+    `eps`: the sampling noise [S*K, L] (drawn here if None)."""
     S, L = len(sweeps), mc.latents
     K = x.shape[0] // S
     mask = clamp_mask(sweeps, mc.owned, L).to(x.device)
@@ -101,11 +110,11 @@ def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, 
     mu3, lv3 = mu.view(S, K, L), logvar.view(S, K, L)
     if tc.clamp_target == "mu_logvar":
         cmu, clv = clamp(mu3, mask, tc.clamp), clamp(lv3, mask, tc.clamp)
-        z = reparameterise(cmu, clv).view(S * K, L)
+        z = reparameterise(cmu, clv, eps).view(S * K, L)
         kl = kl_divergence(cmu.view(S * K, L), clv.view(S * K, L))
         pull = pull_loss(mu3, mask) + pull_loss(lv3, mask)
     else:
-        z = clamp(reparameterise(mu3, lv3), mask, tc.clamp).view(S * K, L)
+        z = clamp(reparameterise(mu3, lv3, eps), mask, tc.clamp).view(S * K, L)
         kl = kl_divergence(mu, logvar)
         pull = pull_loss(mu3, mask)
     recon = reconstruction(model.decode(z), x)
@@ -113,20 +122,35 @@ def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, 
     return StepResult(loss, recon, kl, pull.detach(), [s for s in sweeps for _ in range(K)])
 
 
+class Objective(nn.Module):
+    """One step's loss as a module (`forward(x, eps, sweeps)`; sweeps None = a VAE step), the unit
+    DistributedDataParallel wraps: the clamp sits between encoder and decoder, inside forward."""
+
+    def __init__(self, model: VAE, mc: ModelConfig, tc: TrainConfig):
+        super().__init__()
+        self.model, self.mc, self.tc = model, mc, tc
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor, sweeps: list[str] | None) -> StepResult:
+        if sweeps is None:
+            return vae_step(self.model, x, self.tc, eps)
+        return dcign_step(self.model, x, sweeps, self.mc, self.tc, eps)
+
+
 # ------------------------------------------------------------------------------ setup
 
 
-def pick_device(choice: str) -> torch.device:
+def pick_device(choice: str, world: World = World()) -> torch.device:
     if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device is cuda but no CUDA device is available; set train.device to auto or cpu")
-    return torch.device(choice)
+    return torch.device("cuda", world.local_rank) if choice == "cuda" else torch.device(choice)
 
 
-def configure_torch(tc: TrainConfig) -> None:
-    """Fixed thread count and deterministic kernels: the same seed gives the same weights."""
-    torch.set_num_threads(tc.threads or os.cpu_count() or 1)
+def configure_torch(tc: TrainConfig, world: World = World()) -> None:
+    """Fixed thread count and deterministic kernels: the same seed gives the same weights.
+    threads 0: this machine's cores, split between the ranks running on it."""
+    torch.set_num_threads(tc.threads or max(1, (os.cpu_count() or 1) // world.local_size))
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
@@ -197,11 +221,22 @@ class Data:
         return m.image_size[0], m.channels
 
 
-def next_batch(data: Data, step: int, kind: str, tc: TrainConfig) -> tuple[torch.Tensor, list[str] | None]:
-    """Images of step `step` and, for a DC-IGN step, the sweep type of each stacked sweep."""
+def check_split(kind: str, tc: TrainConfig, world: World) -> None:
+    """Each rank takes an equal share of every step: fail before training if a step does not split."""
+    if kind == "vae" or tc.warm_start:
+        world.share(tc.batch_size, "train.batch_size")
+    if kind == "dcign":
+        world.share(tc.sweeps_per_step, "train.sweeps_per_step")
+
+
+def next_batch(data: Data, step: int, kind: str, tc: TrainConfig,
+               world: World = World()) -> tuple[torch.Tensor, list[str] | None]:
+    """This rank's images of step `step` and, for a DC-IGN step, the sweep type of each stacked sweep."""
     if kind == "vae" or step < tc.warm_start:
-        return data.image_batches().__next__().images, None
-    batches = [next(data.sweep_sampler()) for _ in range(tc.sweeps_per_step)]
+        return data.image_batches().take(world.share(tc.batch_size, "train.batch_size")).images, None
+    sampler = data.sweep_sampler()
+    drawn = [sampler.draw() for _ in range(tc.sweeps_per_step)]  # the whole step: every rank keeps the stream
+    batches = [sampler.read(d) for d in drawn[world.share(tc.sweeps_per_step, "train.sweeps_per_step")]]
     if len({b.images.shape for b in batches}) > 1:
         raise UserError(f"{data.job.shard_dir}: sweeps have different lengths; re-shard the dataset")
     return torch.cat([b.images for b in batches]), [b.factor for b in batches]
@@ -212,12 +247,15 @@ def next_batch(data: Data, step: int, kind: str, tc: TrainConfig) -> tuple[torch
 
 def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
     """Train (or resume) and write `job.out`. `stop_after` ends the process early after that many
-    steps of this call, leaving only the resumable checkpoint (to test resuming)."""
+    steps of this call, leaving only the resumable checkpoint (to test resuming). Under torchrun,
+    every rank calls this; rank 0 writes."""
     if job.kind not in KINDS:
         raise UserError(f"unknown model '{job.kind}'; choose one of: {', '.join(KINDS)}")
     tc, mc = params.train, params.model
-    configure_torch(tc)
-    device = pick_device(tc.device)
+    world = World.from_env()
+    check_split(job.kind, tc, world)
+    configure_torch(tc, world)
+    device = pick_device(tc.device, world)
     data = Data(params, job)
     size, channels = data.image_shape()
     torch.manual_seed(params.seed)
@@ -225,77 +263,116 @@ def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
     fmt = memory_format(mc.arch, device)
     model = model.to(memory_format=fmt)
     optimizer = make_optimizer(model, tc)
+    if not world.main:
+        job = dataclasses.replace(job, live_dir=None, progress=False)
     print_fn = _printer(job.progress)
-
-    finger = fingerprint(params, job, job.shard_dir)
-    step = 0
-    if job.resume.is_file():
-        state = ckpt.load(job.resume, device)
-        if state.get("fingerprint") == finger:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            data.load_state_dict(state["samplers"])
-            _set_rng(state["rng"])
-            step = int(state["step"])
-            print_fn(f"resuming {job.dataset}-{job.kind} from step {step} ({job.resume})")
-        else:
-            print_fn(f"{job.resume}: saved with other parameters or data; starting afresh")
-
-    def meta(at: int) -> ckpt.ModelMeta:
-        return ckpt.ModelMeta(kind=job.kind, dataset=job.dataset, size=size, channels=channels, latents=mc.latents,
-                              owned=owned_indices(mc.owned), step=at, config=mc)
-
-    def state(at: int) -> dict[str, Any]:
-        return {"meta": meta(at).to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "samplers": data.state_dict(), "rng": _get_rng(), "step": at, "fingerprint": finger}
-
-    live = _open_live(job, resume=step > 0)
+    distributed.start(world, device)
     try:
-        step = _loop(model, optimizer, data, job, params, device, fmt, live, step, stop_after, state)
+        finger = fingerprint(params, job, job.shard_dir)
+        step = 0
+        saved = ckpt.load(job.resume, device) if world.main and job.resume.is_file() else None
+        saved = distributed.from_main(saved, world)  # ranks need no access to rank 0's disk
+        if saved is not None and saved.get("fingerprint") == finger:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            data.load_state_dict(saved["samplers"])
+            _set_rng(saved["rng"])
+            step = int(saved["step"])
+            print_fn(f"resuming {job.dataset}-{job.kind} from step {step} ({job.resume})")
+        elif saved is not None:
+            print_fn(f"{job.resume}: saved with other parameters or data; starting afresh")
+        del saved
+
+        def meta(at: int) -> ckpt.ModelMeta:
+            return ckpt.ModelMeta(kind=job.kind, dataset=job.dataset, size=size, channels=channels,
+                                  latents=mc.latents, owned=owned_indices(mc.owned), step=at, config=mc)
+
+        def save(path: Path, at: int) -> None:
+            if world.main:
+                ckpt.save(path, {"meta": meta(at).to_dict(), "model": model.state_dict(),
+                                 "optimizer": optimizer.state_dict(), "samplers": data.state_dict(),
+                                 "rng": _get_rng(), "step": at, "fingerprint": finger})
+
+        objective = Objective(model, mc, tc)
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+        live = _open_live(job, resume=step > 0)
+        try:
+            run = _Run(objective, model, optimizer, data, job, params, device, fmt, live, world, save)
+            step = run.loop(step, stop_after)
+        finally:
+            if live is not None:
+                live.end()
+        if step < tc.steps:  # stopped early on purpose (stop_after): only the resumable checkpoint
+            save(job.resume, step)
+            return job.resume
+        _require_finite(model, step, job)
+        save(job.out, step)
+        if world.main:
+            job.resume.unlink(missing_ok=True)
+        return job.out
     finally:
-        if live is not None:
-            live.end()
-    if step < tc.steps:  # stopped early on purpose (stop_after): only the resumable checkpoint
-        ckpt.save(job.resume, state(step))
-        return job.resume
-    _require_finite(model, step, job)
-    ckpt.save(job.out, state(step))
-    job.resume.unlink(missing_ok=True)
-    return job.out
+        distributed.stop()
 
 
-def _loop(model, optimizer, data, job, params, device, fmt, live, step, stop_after, state) -> int:
-    """Run steps until train.steps (or stop_after more); returns the step reached."""
-    from tqdm import tqdm
+@dataclass
+class _Run:
+    """What the step loop works with."""
 
-    tc, mc = params.train, params.model
-    log = _Log(live, tc, job.kind)
-    end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
-    model.train()
-    x = None
-    with tqdm(total=tc.steps, initial=step, desc=f"train {job.dataset}-{job.kind}", unit="step",
-              disable=not job.progress, dynamic_ncols=True) as bar:
-        while step < end:
-            x, sweeps = next_batch(data, step, job.kind, tc)
-            x = x.to(device, non_blocking=True).contiguous(memory_format=fmt)
-            result = vae_step(model, x, tc) if sweeps is None else dcign_step(model, x, sweeps, mc, tc)
-            if not torch.isfinite(result.loss):
-                kept = f"the last good checkpoint is {job.resume}" if job.resume.is_file() else "no checkpoint was written yet"
-                raise TrainingDiverged(f"loss became {result.loss.item()} at step {step + 1} of {job.dataset}-{job.kind}; "
-                                       f"{kept}; lower train.lr or check the shards")
-            optimizer.zero_grad(set_to_none=True)
-            result.loss.backward()
-            optimizer.step()
-            step += 1
-            rate = log.add(step, result, len(x), optimizer.param_groups[0]["lr"])
-            bar.update(1)
-            bar.set_postfix(loss=f"{result.loss.item():.1f}", img_s=f"{rate:.0f}", refresh=False)
-            if live is not None and (step % tc.image_every == 0 or step == tc.steps):
-                _log_reconstructions(live, model, x)
-            if step % tc.checkpoint_every == 0 and step < tc.steps:
-                _require_finite(model, step, job)  # never replace a good checkpoint by a broken one
-                ckpt.save(job.resume, state(step))
-    return step
+    objective: nn.Module
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    data: Data
+    job: TrainJob
+    params: Params
+    device: torch.device
+    fmt: torch.memory_format
+    live: Any
+    world: World
+    save: Any  # save(path, step): rank 0 writes a checkpoint
+
+    def loop(self, step: int, stop_after: int | None) -> int:
+        """Run steps until train.steps (or stop_after more); returns the step reached."""
+        from tqdm import tqdm
+
+        tc, job, world = self.params.train, self.job, self.world
+        log = _Log(self.live, tc, job.kind)
+        end = tc.steps if stop_after is None else min(tc.steps, step + stop_after)
+        self.model.train()
+        with tqdm(total=tc.steps, initial=step, desc=f"train {job.dataset}-{job.kind}", unit="step",
+                  disable=not job.progress, dynamic_ncols=True) as bar:
+            while step < end:
+                x, sweeps = next_batch(self.data, step, job.kind, tc, world)
+                x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.fmt)
+                eps = self.noise(len(x))
+                result = self.objective(x, eps, sweeps)
+                if not distributed.all_finite(result.loss, world):
+                    kept = (f"the last good checkpoint is {job.resume}" if job.resume.is_file()
+                            else "no checkpoint was written yet")
+                    raise TrainingDiverged(f"loss became {result.loss.item()} at step {step + 1} of "
+                                           f"{job.dataset}-{job.kind}; {kept}; lower train.lr or check the shards")
+                self.optimizer.zero_grad(set_to_none=True)
+                result.loss.backward()
+                self.optimizer.step()
+                step += 1
+                rate = log.add(step, result, len(x) * world.size, self.optimizer.param_groups[0]["lr"])
+                bar.update(1)
+                bar.set_postfix(loss=f"{result.loss.item():.1f}", img_s=f"{rate:.0f}", refresh=False)
+                if self.live is not None and (step % tc.image_every == 0 or step == tc.steps):
+                    _log_reconstructions(self.live, self.model, x)
+                if step % tc.checkpoint_every == 0 and step < tc.steps:
+                    _require_finite(self.model, step, job)  # never replace a good checkpoint by a broken one
+                    self.save(job.resume, step)
+        return step
+
+    def noise(self, rows: int) -> torch.Tensor:
+        """This rank's rows of the step's sampling noise, drawn for the whole step on every rank (the
+        same numbers as one process drawing for the whole step)."""
+        latents = self.params.model.latents
+        eps = torch.randn((rows * self.world.size, latents), device=self.device)
+        return eps[self.world.share(rows * self.world.size, "the step")]
 
 
 def _require_finite(model: VAE, step: int, job: TrainJob) -> None:

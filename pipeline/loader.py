@@ -136,10 +136,20 @@ class SweepSampler(_Resumable, torch.utils.data.IterableDataset):
         self.seed, self.step = int(seed), 0
 
     def __next__(self) -> SweepBatch:
+        return self.read(self.draw())
+
+    def draw(self) -> tuple[str, Shard, int]:
+        """The next sweep's (type, shard, group), without reading its images (a data-parallel rank
+        draws every sweep of a step, to keep the stream, and reads only its own)."""
         rng = self._rng()
         factor = self.types[rng.choice(len(self.types), p=self.probs)]
         shard, g = self.index[factor][rng.integers(len(self.index[factor]))]
         self.step += 1
+        return factor, shard, g
+
+    @staticmethod
+    def read(drawn: tuple[str, Shard, int]) -> SweepBatch:
+        factor, shard, g = drawn
         return SweepBatch(to_tensor(shard.images[g]), torch.from_numpy(np.array(shard.labels[g])),
                           torch.from_numpy(shard.mesh[g].astype(np.int64)), factor)
 
@@ -181,7 +191,11 @@ class ImageBatches(_Resumable, torch.utils.data.IterableDataset):
         return out
 
     def __next__(self) -> ImageBatch:
-        pos = self.positions(self.step)
+        return self.take()
+
+    def take(self, part: slice = slice(None)) -> ImageBatch:
+        """The next batch, or only the rows `part` of it (a data-parallel rank's share)."""
+        pos = self.positions(self.step)[part]
         self.step += 1
         which = np.searchsorted(self.starts, pos, side="right") - 1
         first = self.shards[0]
