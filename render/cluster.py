@@ -295,3 +295,58 @@ def _first_line(err: BaseException) -> str:
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
     named = [ln for ln in lines if "Error:" in ln or "Exception:" in ln]
     return (named or lines or [type(err).__name__])[-1]
+
+
+# ------------------------------------------------------------------------------------ loopback cluster
+
+
+@contextlib.contextmanager
+def loopback_cluster(nodes: int = 2, cpus: int = 1, log_dir: Path | None = None, timeout: float = 120):
+    """A Ray cluster of `nodes` node processes on this machine (127.0.0.1), `cpus` CPUs each; yields
+    the head's HOST:PORT and stops every node on exit. For trying the executor, tests and benchmarks:
+    each node is a `ray start --block` process in its own process group, so ending it ends its workers."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    common = ["--block", "--num-cpus", str(cpus), "--num-gpus", "0", "--node-ip-address", "127.0.0.1"]
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ray-nodes-"))
+    procs: list = []
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            res = subprocess.run([ray_cli, "status", "--address", address], capture_output=True, text=True)
+            if res.returncode == 0 and res.stdout.count(" node_") >= count:
+                return
+            if any(p.poll() is not None for p in procs):
+                raise RenderError(f"a Ray node process exited while starting; see {log_dir}")
+            time.sleep(1)
+        raise RenderError(f"the loopback Ray cluster did not reach {count} nodes in {timeout:.0f} s; see {log_dir}")
+
+    try:
+        for i in range(nodes):
+            role = ["--head", "--port", str(port), "--include-dashboard", "false"] if i == 0 else ["--address", address]
+            with open(log_dir / f"node{i}.log", "w") as log_file:
+                procs.append(subprocess.Popen([ray_cli, "start", *role, *common], env=env, start_new_session=True,
+                                              stdout=log_file, stderr=subprocess.STDOUT))
+            wait_for(i + 1)
+        yield address
+    finally:
+        for proc in reversed(procs):  # `--block` stops its node's raylet and workers on SIGTERM
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+

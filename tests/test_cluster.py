@@ -5,7 +5,6 @@ so the two render actors land on different nodes.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -22,7 +21,6 @@ from tests.test_render import cli, folder_bytes, labels
 
 ray = pytest.importorskip("ray", reason="Ray is optional: `make setup-ray` installs it")
 pytestmark = pytest.mark.blender
-RAY = str(Path(sys.executable).parent / "ray")
 
 
 def free_port() -> int:
@@ -31,43 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_nodes(address: str, count: int, proc: list[subprocess.Popen], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        res = subprocess.run([RAY, "status", "--address", address], capture_output=True, text=True)
-        if res.returncode == 0 and res.stdout.count(" node_") >= count:
-            return
-        assert all(p.poll() is None for p in proc), "a Ray node process exited while starting"
-        time.sleep(1)
-    raise AssertionError(f"the Ray cluster at {address} did not reach {count} nodes")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """HOST:PORT of a head plus one more node, each `ray start --block` in its own process group."""
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    common = ["--block", "--num-cpus", "1", "--num-gpus", "0", "--node-ip-address", "127.0.0.1"]
-    log = tmp_path_factory.mktemp("ray-logs")
-    nodes = []
-    try:
-        for i, args in enumerate((["--head", "--port", str(port), "--include-dashboard", "false"],
-                                  ["--address", address])):
-            nodes.append(subprocess.Popen([RAY, "start", *args, *common], env=env, start_new_session=True,
-                                          stdout=open(log / f"node{i}.out", "w"), stderr=subprocess.STDOUT))
-            wait_for_nodes(address, i + 1, nodes)
+    """HOST:PORT of a head plus one more node on loopback, one CPU each."""
+    from render.cluster import loopback_cluster
+
+    with loopback_cluster(nodes=2, cpus=1, log_dir=tmp_path_factory.mktemp("ray-logs")) as address:
         yield address
-    finally:
-        for node in reversed(nodes):  # `--block` ends its node's raylet and workers on SIGTERM
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(node.pid, signal.SIGTERM)
-        for node in reversed(nodes):
-            try:
-                node.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(node.pid, signal.SIGKILL)
-                node.wait()
 
 
 @pytest.fixture(scope="module")
