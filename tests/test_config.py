@@ -17,7 +17,7 @@ def test_repository_params_load_with_documented_defaults():
     params = load_params(ROOT / "params.yaml")
     assert set(params.datasets) == {"faces", "chairs"}
     faces, chairs = params.dataset("faces"), params.dataset("chairs")
-    assert params.render.size == 64 and params.render.samples == 16 and params.render.color == "gray"
+    assert params.render.size == 64 and params.render.samples == 8 and params.render.color == "gray"
     assert faces.ranges == {"azimuth": (-90.0, 90.0), "elevation": (-20.0, 20.0), "light": (-80.0, 80.0)}
     assert chairs.ranges["azimuth"][1] - chairs.ranges["azimuth"][0] > 180
     assert faces.name == "faces" and faces.render_dir("light") == Path("data/renders/faces/light")
