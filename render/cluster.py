@@ -14,6 +14,8 @@ an actor can lose. When an actor dies (its process killed, its node lost), its s
 the front of the queue for the next free actor, a replacement actor is started wherever Ray finds a
 free CPU, and nothing of the lost sweep was written; the stage finishes. A sweep lost
 `MAX_ATTEMPTS` times stops the render with a one-line error (the cluster is failing, not one worker).
+An actor that dies while starting is replaced the same way; `MAX_ATTEMPTS` start failures in a row
+mean the nodes cannot run this project's code, and the render stops with a one-line error saying so.
 
 Ray is an optional install (`requirements-ray.txt`); it is imported only when this executor runs.
 """
@@ -191,6 +193,7 @@ class _RayPool:
         self.starting: dict = {}  # `ready` ref -> actor still building its scene
         self.idle: list = []
         self.pids: dict = {}  # actor -> its worker process id (in log lines and tests)
+        self.start_failures = 0  # actors that died before `ready`, in a row
         for _ in range(max(1, min(size, sweeps))):
             self._spawn()
 
@@ -216,9 +219,18 @@ class _RayPool:
             self.pids[actor] = self.ray.get(ref)
         except self.errors.RayTaskError as err:  # building the scene raised
             raise _as_user_error(err) from None
-        except self.errors.RayActorError as err:  # the worker could not even load this module
-            raise RenderError(f"a Ray worker could not start a render actor ({_first_line(err)}); every node "
-                              "needs this project's code and requirements (README, Scaling out)") from None
+        except self.errors.RayActorError as err:
+            # A worker that dies while starting (node lost, process killed) is replaced like one that dies
+            # mid-sweep; one that keeps failing cannot load this module: the node lacks the project.
+            self.start_failures += 1
+            if self.start_failures >= MAX_ATTEMPTS:
+                raise RenderError(f"a Ray worker could not start a render actor ({_first_line(err)}); every node "
+                                  "needs this project's code and requirements (README, Scaling out)") from None
+            log.warning("a render actor died while starting (%s); starting another", _first_line(err))
+            self.actors.remove(actor)
+            self._spawn()
+            return
+        self.start_failures = 0
         self.idle.append(actor)
 
     def run(self, tasks: Sequence[SweepTask], desc: str) -> None:

@@ -72,6 +72,14 @@ def render_actor_pids() -> set[int]:
     return {int(p) for p in res.stdout.split()}
 
 
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def test_killed_worker_sweep_is_retried_and_the_render_finishes(cluster, project):
     args = ["render", "--factor", "azimuth", "--groups", "6", "--steps", "6"]
     ref = cli(project, *args, "--out", "kill-local")
@@ -86,10 +94,13 @@ def test_killed_worker_sweep_is_retried_and_the_render_finishes(cluster, project
         time.sleep(0.05)
     victims = render_actor_pids()
     assert victims and proc.poll() is None, "the render finished or failed before a worker could be killed"
-    os.kill(min(victims), signal.SIGKILL)
+    # The busiest actor has rendered a sweep and is in its next one; on a loaded machine another may
+    # still be starting, and a worker lost then must be replaced too (the second message).
+    os.kill(max(victims, key=cpu_seconds), signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert "died during sweep" in err and "rendering it again elsewhere" in err, err
+    assert ("died during sweep" in err and "rendering it again elsewhere" in err) or \
+        "died while starting (" in err, err
     assert folder_bytes(out) == folder_bytes(project / "kill-local")  # nothing duplicated or half-written
     assert len(labels(out)) == 6 * 6 + 6  # 6 train sweeps + 1 test sweep of 6 steps
 
