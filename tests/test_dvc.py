@@ -104,6 +104,21 @@ def test_repro_is_complete_and_clean(repo):
         assert manifest.image_size == (32, 32) and manifest.channels == 1
 
 
+def test_repro_writes_metrics_codes_figures_and_reports_that_dvc_shows(repo):
+    path, env = repo
+    (workspace,) = json.loads(run([BIN / "dvc", "metrics", "show", "--json"], path, env)).values()
+    metrics = workspace["data"]  # metrics file -> {"data": its values}
+    for d in ("faces", "chairs"):
+        for m in ("dcign", "vae"):
+            assert f"metrics/{d}-{m}.json" in metrics, sorted(metrics)
+            values = metrics[f"metrics/{d}-{m}.json"]["data"]
+            assert 0 <= values["disentanglement"]["mig"] <= 1 and values["factor_bins"] >= 2
+            assert np.load(path / "metrics" / f"{d}-{m}-codes.npz")["codes"].shape[1] == values["latents"]
+            assert {p.suffix for p in (path / "plots" / f"{d}-{m}").iterdir()} == {".png"}
+        report = (path / "reports" / f"{d}.md").read_text()
+        assert "DC-IGN" in report and "](" in report  # tables and linked figures
+
+
 def test_rendered_is_what_the_loader_yields(repo):
     """Real Blender renders: every PNG and its labels.csv row come back from the shards, aligned."""
     path, _ = repo
