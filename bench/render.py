@@ -33,9 +33,9 @@ from config import MeshCounts, load_params  # noqa: E402
 
 def _floor_task(task) -> int:
     from assets.mesh import read_ply
-    from render.runner import _scene_for
+    from render.runner import scene_for
 
-    scene = _scene_for(task.spec)
+    scene = scene_for(task.spec)
     for frame in task.frames:
         path = task.meshes[frame.mesh]
         if scene.mesh_key != path:
@@ -49,9 +49,9 @@ def _interleaved_task(task) -> tuple[float, float]:
     """Per frame, time a bare render and our render+encode+write of the same frame, alternating
     which goes first (persistent data makes the second render of a pose a little cheaper)."""
     from assets.mesh import read_ply
-    from render.runner import _render_frames, _scene_for, _write_atomic
+    from render.runner import _render_frames, scene_for, write_atomic
 
-    scene = _scene_for(task.spec)
+    scene = scene_for(task.spec)
     out = Path(task.out)
     bare = ours = 0.0
     for k, frame in enumerate(task.frames):
@@ -65,7 +65,7 @@ def _interleaved_task(task) -> tuple[float, float]:
                 scene.render_only()
                 bare += time.perf_counter() - start
             else:
-                _render_frames(scene, task.meshes, [frame], lambda f, png: _write_atomic(out / Path(f.file).name, png))
+                _render_frames(scene, task.meshes, [frame], lambda f, png: write_atomic(out / Path(f.file).name, png))
                 ours += time.perf_counter() - start
     return bare, ours
 

@@ -44,7 +44,7 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 def bench_render(groups: int, steps: int) -> None:
     from assets.catalog import ensure_meshes
     from render.cluster import loopback_cluster
-    from render.runner import RenderJob, _write_atomic, render_set
+    from render.runner import RenderJob, render_set, write_atomic
 
     params = load_params(ROOT / "params.yaml")
     ds = dataclasses.replace(params.dataset("faces"), meshes=MeshCounts(train=8, test=2), test_groups=0)
@@ -81,7 +81,7 @@ def bench_render(groups: int, steps: int) -> None:
         (work / "driver-write").mkdir()
         start = time.perf_counter()
         for i, blob in enumerate(data):
-            _write_atomic(work / "driver-write" / f"{i}.png", blob)
+            write_atomic(work / "driver-write" / f"{i}.png", blob)
         per_sweep = (time.perf_counter() - start) / len(data) * steps
         per_node = groups / walls["ray 1 node(s)"]
         print(f"  driver write: {1000 * per_sweep:.1f} ms per sweep -> one driver keeps up with "

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Sequence
 
 from config import RenderSettings, UserError
-from render.runner import RenderError, SweepTask, _write_atomic, render_sweep_bytes
+from render.runner import RenderError, SweepTask, render_sweep_bytes, write_atomic
 from render.scene import SceneSpec
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,9 @@ class RenderWorker:
         self.meshes: dict[str, str] = {}
         self.failure: BaseException | None = None
         try:
-            from render.runner import _scene_for
+            from render.runner import scene_for
 
-            _scene_for(spec)  # fail here, on `ready`, rather than on the first sweep
+            scene_for(spec)  # fail here, on `ready`, rather than on the first sweep
         except Exception as err:  # noqa: BLE001 - reported by `ready`, where the driver waits for it
             self.failure = err
 
@@ -86,7 +86,7 @@ class RenderWorker:
             import ray
 
             path = Path(self.tmp) / f"{digest}.ply"
-            _write_atomic(path, ray.get(ref))
+            write_atomic(path, ray.get(ref))
             self.meshes[digest] = str(path)
         return self.meshes[digest]
 
@@ -227,8 +227,7 @@ class _RayPool:
                 raise RenderError(f"a Ray worker could not start a render actor ({_first_line(err)}); every node "
                                   "needs this project's code and requirements (README, Scaling out)") from None
             log.warning("a render actor died while starting (%s); starting another", _first_line(err))
-            self.actors.remove(actor)
-            self._spawn()
+            self._replace(actor)
             return
         self.start_failures = 0
         self.idle.append(actor)
@@ -268,7 +267,7 @@ class _RayPool:
                     raise _as_user_error(err) from None
                 out = Path(tasks[i].out)
                 for frame, png in zip(tasks[i].frames, pngs):
-                    _write_atomic(out / frame.file, png)
+                    write_atomic(out / frame.file, png)
                 bar.update(len(pngs))
                 self.idle.append(actor)
 
@@ -312,6 +311,13 @@ def _first_line(err: BaseException) -> str:
 # ------------------------------------------------------------------------------------ loopback cluster
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @contextlib.contextmanager
 def loopback_cluster(nodes: int = 2, cpus: int = 1, log_dir: Path | None = None, timeout: float = 120):
     """A Ray cluster of `nodes` node processes on this machine (127.0.0.1), `cpus` CPUs each; yields
@@ -323,9 +329,7 @@ def loopback_cluster(nodes: int = 2, cpus: int = 1, log_dir: Path | None = None,
     import time
 
     ray_cli = str(Path(sys.executable).parent / "ray")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     address = f"127.0.0.1:{port}"
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     common = ["--block", "--num-cpus", str(cpus), "--num-gpus", "0", "--node-ip-address", "127.0.0.1"]

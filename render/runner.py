@@ -121,7 +121,7 @@ def render_set(params: Params, job: RenderJob) -> None:
         for split in SPLITS:
             (out / split).mkdir(parents=True, exist_ok=True)
         _remove_temporaries(out)
-        _write_atomic(out / PLAN_FILE, json.dumps(
+        write_atomic(out / PLAN_FILE, json.dumps(
             {"format": 1, "dataset": ds.name, "factor": job.factor, "key": key,
              "files": [f.file for f in frames]}, indent=1).encode() + b"\n")
         if pending:
@@ -131,7 +131,7 @@ def render_set(params: Params, job: RenderJob) -> None:
                      for s in pending]
             execute(tasks, f"{ds.name}/{job.factor}")
     if not (out / LABELS_FILE).is_file():
-        _write_atomic(out / LABELS_FILE, labels_csv(frames).encode())
+        write_atomic(out / LABELS_FILE, labels_csv(frames).encode())
 
 
 @contextlib.contextmanager
@@ -238,7 +238,8 @@ def _remove_temporaries(out: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary name in the same folder, then rename: readers never see half a file."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
@@ -250,7 +251,8 @@ _scene = None
 """This process's Blender scene, built on first use (never in the driver process)."""
 
 
-def _scene_for(spec: SceneSpec):
+def scene_for(spec: SceneSpec):
+    """This process's Blender scene for `spec` (bpy imported and the scene built on first use)."""
     global _scene
     if _scene is None or _scene.spec != spec:
         from render.scene import Scene
@@ -270,25 +272,25 @@ def _init_worker(progress, tmp: str) -> None:
 
 
 def _build_scene(spec: SceneSpec) -> None:
-    _scene_for(spec)
+    scene_for(spec)
 
 
 def _render_task(task: SweepTask) -> int:
     out = Path(task.out)
 
     def write(frame: Frame, png: bytes) -> None:
-        _write_atomic(out / frame.file, png)
+        write_atomic(out / frame.file, png)
         if _progress is not None:
             _progress.put(1)
 
-    _render_frames(_scene_for(task.spec), task.meshes, task.frames, write)
+    _render_frames(scene_for(task.spec), task.meshes, task.frames, write)
     return len(task.frames)
 
 
 def render_sweep_bytes(spec: SceneSpec, meshes: dict[int, str], frames: Sequence[Frame]) -> list[bytes]:
     """Render frames in this process; return their PNG bytes in order (the executor seam)."""
     pngs: list[bytes] = []
-    _render_frames(_scene_for(spec), meshes, frames, lambda _frame, png: pngs.append(png))
+    _render_frames(scene_for(spec), meshes, frames, lambda _frame, png: pngs.append(png))
     return pngs
 
 

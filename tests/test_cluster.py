@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from render.cluster import free_port
 from tests.render_fixtures import make_project, raw_params
 from tests.test_render import cli, folder_bytes, labels
 
 ray = pytest.importorskip("ray", reason="Ray is optional: `make setup-ray` installs it")
 pytestmark = pytest.mark.blender
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
