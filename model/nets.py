@@ -6,7 +6,9 @@ z [B, L] back to pixel logits [B, C, H, W] (apply sigmoid for images). Any squar
 - `conv4`: the field's standard 64×64 VAE network (4 convolutions 32, 32, 64, 64 channels, 4×4
   stride 2, a 256-unit layer; the decoder is its mirror with transposed convolutions). Fewer
   convolutions for small images (32×32: 3) so the last feature map stays about 4×4; odd sizes are
-  restored exactly with output padding.
+  restored exactly with output padding. With `model.mirror` at even sizes the encoder's convolutions
+  and hidden layer come in mirror pairs (`_MirrorConv2d`, `_MirrorLinear`), which makes the
+  mirror-equivariant encoder cost one pass instead of two.
 - `paper`: `init_network2_150_mv` of the authors' code: 5×5 convolutions 96, 48, 24 without padding,
   each followed by 2×2 max-pooling; linear heads for mu and logvar; decoder linear → 24×d×d, then four
   blocks of nearest ×2 upsampling + 7×7 convolution without padding (48, 96, 96, C channels). At
@@ -38,7 +40,12 @@ class VAE(nn.Module):
     latent of parity -1 is made odd under the flip, mu(flip x) = -mu(x), one of parity +1 even, and
     0 leaves a latent free. It is an inductive bias from the rendering's geometry, not in the paper
     (`model.mirror`); it rules out the "switch" the paper saw, where the azimuth latent folds back
-    for one profile. Costs one more encoder pass.
+    for one profile.
+
+    How: an encoder whose features are flip-equivariant by construction (`_Conv4Encoder` at even
+    sizes: flipping the image swaps the two halves of its feature vector) is run once, and its heads
+    read the features and their swapped copy; any other encoder is run a second time on the
+    flipped image (one more encoder pass).
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, parity: Sequence[int] | None = None):
@@ -51,7 +58,11 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.parity is None:
             return self.encoder(x)
-        mu2, logvar2 = self.encoder(torch.cat([x, x.flip(-1)]))  # one batched pass for both views
+        if getattr(self.encoder, "equivariant", False):
+            h = self.encoder.body(x)
+            mu2, logvar2 = self.encoder.heads(torch.cat([h, self.encoder.flip_features(h)]))
+        else:
+            mu2, logvar2 = self.encoder(torch.cat([x, x.flip(-1)]))  # one batched pass for both views
         (mu, mu_flip), (logvar, logvar_flip) = mu2.chunk(2), logvar2.chunk(2)
         tied = self.parity != 0
         mu = torch.where(tied, 0.5 * (mu + self.parity * mu_flip), mu)
@@ -69,7 +80,8 @@ def build(arch: str, size: int, channels: int, latents: int, parity: Sequence[in
     if size < MIN_SIZE:
         raise ConfigError(f"image size {size} is too small for the model; render at least {MIN_SIZE} pixels")
     if arch == "conv4":
-        return VAE(_Conv4Encoder(size, channels, latents), _Conv4Decoder(size, channels, latents), parity)
+        equivariant = parity is not None and all(n % 2 == 0 for n in _conv4_sizes(size)[:-1])
+        return VAE(_Conv4Encoder(size, channels, latents, equivariant), _Conv4Decoder(size, channels, latents), parity)
     return VAE(_PaperEncoder(size, channels, latents), _PaperDecoder(size, channels, latents), parity)
 
 
@@ -106,20 +118,74 @@ def _conv4_sizes(size: int) -> list[int]:
 
 
 class _Conv4Encoder(nn.Module):
-    def __init__(self, size: int, channels: int, latents: int):
+    """`equivariant`: the body is built from `_MirrorConv2d` / `_MirrorLinear`, so that
+    body(flip x) = flip_features(body(x)) exactly (needs an even size at every convolution: a 4×4,
+    stride-2, padding-1 window is then symmetric under the flip). Same FLOPs, half the free
+    encoder weights; `VAE` then gets the mirrored view without a second pass."""
+
+    def __init__(self, size: int, channels: int, latents: int, equivariant: bool = False):
         super().__init__()
+        self.equivariant = equivariant
         sizes = _conv4_sizes(size)
         chans = (channels,) + CONV4_CHANNELS[: len(sizes) - 1]
         layers: list[nn.Module] = []
-        for cin, cout in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
-        features = chans[-1] * sizes[-1] ** 2
-        layers += [nn.Flatten(), nn.Linear(features, CONV4_HIDDEN), nn.ReLU(inplace=True)]
+        for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:])):
+            conv = _MirrorConv2d(cin, cout, paired_input=i > 0) if equivariant else nn.Conv2d(cin, cout, 4, stride=2, padding=1)
+            layers += [conv, nn.ReLU(inplace=True)]
+        shape = (chans[-1], sizes[-1], sizes[-1])
+        linear = _MirrorLinear(shape, CONV4_HIDDEN) if equivariant else nn.Linear(math.prod(shape), CONV4_HIDDEN)
+        layers += [nn.Flatten(), linear, nn.ReLU(inplace=True)]
         self.body = nn.Sequential(*layers)
         self.heads = _Heads(CONV4_HIDDEN, latents)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.heads(self.body(x))
+
+    @staticmethod
+    def flip_features(h: torch.Tensor) -> torch.Tensor:
+        """The features of the flipped image, from those of the image (equivariant body only)."""
+        return h.roll(h.shape[1] // 2, dims=1)
+
+
+class _MirrorConv2d(nn.Module):
+    """A 4×4, stride-2, padding-1 convolution whose output channels come in mirror pairs: channel
+    c + C/2 applies channel c's kernel flipped left-right. Flipping the input (and, with
+    `paired_input`, swapping the halves of its channels, the previous layer's pairs) flips the output
+    and swaps the halves of its channels. Half the free weights of a plain convolution."""
+
+    def __init__(self, cin: int, cout: int, paired_input: bool):
+        super().__init__()
+        if cout % 2 or (paired_input and cin % 2):
+            raise ValueError(f"mirror pairs need even channel counts, got {cin} -> {cout}")
+        plain = nn.Conv2d(cin, cout // 2, 4)  # for PyTorch's default initialisation
+        self.weight, self.bias = plain.weight, plain.bias
+        self.paired_input = paired_input
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        partner = self.weight.flip(-1)
+        if self.paired_input:
+            partner = partner.roll(self.weight.shape[1] // 2, dims=1)
+        weight = torch.cat([self.weight, partner])
+        return nn.functional.conv2d(x, weight, torch.cat([self.bias, self.bias]), stride=2, padding=1)
+
+
+class _MirrorLinear(nn.Module):
+    """A linear layer from a [C, H, W] feature map (channel halves are mirror pairs) whose outputs come
+    in mirror pairs, like `_MirrorConv2d`: unit u + N/2 reads the map flipped left-right with its
+    channel halves swapped."""
+
+    def __init__(self, shape: tuple[int, int, int], out: int):
+        super().__init__()
+        if out % 2 or shape[0] % 2:
+            raise ValueError(f"mirror pairs need even sizes, got {shape} -> {out}")
+        plain = nn.Linear(math.prod(shape), out // 2)
+        self.weight, self.bias = plain.weight, plain.bias
+        self.shape = shape
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        w = self.weight.view(-1, *self.shape)
+        partner = w.flip(-1).roll(self.shape[0] // 2, dims=1).reshape_as(self.weight)
+        return nn.functional.linear(h, torch.cat([self.weight, partner]), torch.cat([self.bias, self.bias]))
 
 
 class _Conv4Decoder(nn.Module):

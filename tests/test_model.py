@@ -32,11 +32,14 @@ def test_mirror_parity_layout():
     assert mirror_parity(OWNED, L) == [-1, 1, 1, -1] + [0] * (L - 4)
 
 
-@pytest.mark.parametrize("arch", ["conv4", "paper"])
-def test_mirror_encoder_is_equivariant_to_a_horizontal_flip(arch):
+@pytest.mark.parametrize("arch,size,one_pass", [("conv4", 32, True), ("conv4", 36, False), ("paper", 32, False)])
+def test_mirror_encoder_is_equivariant_to_a_horizontal_flip(arch, size, one_pass):
     torch.manual_seed(0)
-    model = from_config(ModelConfig(arch=arch, latents=L, owned=OWNED, mirror=True), 32, 1)
-    x = torch.rand(4, 1, 32, 32)
+    model = from_config(ModelConfig(arch=arch, latents=L, owned=OWNED, mirror=True), size, 1)
+    # conv4 at sizes that stay even (32 -> 16 -> 8 -> 4) has a flip-equivariant body and runs once;
+    # at 36 (-> 18 -> 9) the windows are not symmetric and the encoder runs on both views
+    assert getattr(model.encoder, "equivariant", False) == one_pass
+    x = torch.rand(4, 1, size, size)
     (mu, logvar), (mu_f, logvar_f) = model.encode(x), model.encode(x.flip(-1))
     odd, even, free = [0, 3], [1, 2], list(range(4, L))
     torch.testing.assert_close(mu_f[:, odd], -mu[:, odd])
@@ -44,8 +47,12 @@ def test_mirror_encoder_is_equivariant_to_a_horizontal_flip(arch):
     torch.testing.assert_close(logvar_f[:, odd + even], logvar[:, odd + even])
     assert mu[:, odd].abs().min() > 0  # odd, not collapsed to zero
     assert not torch.allclose(mu_f[:, free], mu[:, free]) and not torch.allclose(mu_f[:, free], -mu[:, free])
-    plain = from_config(ModelConfig(arch=arch, latents=L, owned=OWNED), 32, 1)
+    plain = from_config(ModelConfig(arch=arch, latents=L, owned=OWNED), size, 1)
     assert not torch.allclose(plain.encode(x.flip(-1))[0][:, odd], -plain.encode(x)[0][:, odd])
+    if one_pass:  # the body itself: flipping the image swaps the halves of the feature vector
+        body, swap = model.encoder.body, model.encoder.flip_features
+        torch.testing.assert_close(body(x.flip(-1)), swap(body(x)))
+        assert not torch.allclose(body(x.flip(-1)), body(x))
 
 
 def _latents(S=3, K=5, seed=0):
