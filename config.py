@@ -260,6 +260,9 @@ class TrainConfig:
     """Clamp the posterior parameters (original code) or the sampled z."""
     pull: float = 0.01
     """Strength of the invariance pull of clamped latents toward their batch mean (0 = off)."""
+    free_bits: float = 0.0
+    """Nats of KL per tied latent (batch average) left unpenalised in DC-IGN steps (0 = off): a tied
+    latent whose factor shows little in the picture cannot die by collapsing to the prior."""
     mix: dict[str, float] = field(default_factory=lambda: {"azimuth": 1.0, "elevation": 1.0, "light": 1.0, "intrinsic": 10.0})
     """Relative frequency of sweep types in training (the paper: about 1:1:1:10)."""
     warm_start: int = 0
@@ -286,6 +289,7 @@ class TrainConfig:
         _require(self.lr > 0, f"{at}.lr", "must be > 0")
         _require(all(0 <= b < 1 for b in self.betas), f"{at}.betas", "each must lie in [0, 1)")
         _require(self.beta >= 0 and self.pull >= 0, f"{at}", "beta and pull must be >= 0")
+        _require(self.free_bits >= 0, f"{at}.free_bits", "must be >= 0 (nats; 0 = off)")
         _require(set(self.mix) == set(SWEEPS), f"{at}.mix", f"give a weight for each of {list(SWEEPS)}")
         _require(all(w >= 0 for w in self.mix.values()) and sum(self.mix.values()) > 0, f"{at}.mix",
                  "weights must be >= 0 and not all 0")

@@ -36,6 +36,13 @@ def mirror_parity(owned: Mapping[str, int], latents: int) -> list[int]:
     return parity
 
 
+def tied_mask(owned: Mapping[str, int], latents: int) -> torch.Tensor:
+    """Bool [latents]: True for the latents a factor owns (z1..), False for the intrinsic ones."""
+    mask = torch.zeros(latents, dtype=torch.bool)
+    mask[: sum(owned[f] for f in FACTORS)] = True
+    return mask
+
+
 def free_indices(sweep: str, owned: Mapping[str, int], latents: int) -> list[int]:
     """Latents that stay free (per-sample) in a sweep of type `sweep`; all others are clamped.
 

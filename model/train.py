@@ -46,8 +46,8 @@ from model import checkpoint as ckpt
 from model import distributed
 from model.distributed import World
 from model.clamp import clamp, pull_loss
-from model.latents import clamp_mask, owned_indices
-from model.loss import kl_divergence, reconstruction, reparameterise
+from model.latents import clamp_mask, owned_indices, tied_mask
+from model.loss import free_bits_kl, kl_divergence, kl_per_latent, reconstruction, reparameterise
 from model.nets import VAE, from_config
 
 KINDS = ckpt.KINDS
@@ -111,14 +111,16 @@ def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, 
     if tc.clamp_target == "mu_logvar":
         cmu, clv = clamp(mu3, mask, tc.clamp), clamp(lv3, mask, tc.clamp)
         z = reparameterise(cmu, clv, eps).view(S * K, L)
-        kl = kl_divergence(cmu.view(S * K, L), clv.view(S * K, L))
+        kl_each = kl_per_latent(cmu.view(S * K, L), clv.view(S * K, L))
         pull = pull_loss(mu3, mask) + pull_loss(lv3, mask)
     else:
         z = clamp(reparameterise(mu3, lv3, eps), mask, tc.clamp).view(S * K, L)
-        kl = kl_divergence(mu, logvar)
+        kl_each = kl_per_latent(mu, logvar)
         pull = pull_loss(mu3, mask)
+    kl = kl_each.sum(dim=1)
+    penalised = free_bits_kl(kl_each, tied_mask(mc.owned, L).to(x.device), tc.free_bits) if tc.free_bits else kl
     recon = reconstruction(model.decode(z), x)
-    loss = recon.mean() + tc.beta * kl.mean() + tc.pull * pull
+    loss = recon.mean() + tc.beta * penalised.mean() + tc.pull * pull
     return StepResult(loss, recon, kl, pull.detach(), [s for s in sweeps for _ in range(K)])
 
 

@@ -11,8 +11,8 @@ import torch
 from config import ModelConfig, UserError
 from model import checkpoint as ckpt
 from model.clamp import clamp, pull_loss
-from model.latents import clamp_mask, free_indices, mirror_parity, owned_indices
-from model.loss import kl_divergence, reconstruction
+from model.latents import clamp_mask, free_indices, mirror_parity, owned_indices, tied_mask
+from model.loss import free_bits_kl, kl_divergence, kl_per_latent, reconstruction
 from model.nets import build, from_config
 
 OWNED = {"azimuth": 2, "elevation": 1, "light": 1}
@@ -115,6 +115,23 @@ def test_loss_terms_match_hand_computation():
     # KL(N(0.5,1)||N(0,1)) = 0.125; KL(N(-1,4)||N(0,1)) = 0.5 * (1 + 4 - 1 - ln 4)
     hand = 0.125 + 0.5 * (4.0 - math.log(4.0))
     assert kl_divergence(mu, logvar).item() == pytest.approx(hand, rel=1e-6)
+
+
+def test_free_bits_spare_only_tied_latents_below_the_floor():
+    assert tied_mask(OWNED, L).tolist() == [True] * 4 + [False] * (L - 4)
+    mu = torch.zeros(3, 4)
+    mu[:, 0] = 0.5  # tied, KL 0.125 nats: below a floor of 1 nat
+    mu[:, 1] = 2.0  # tied, KL 2 nats: above it
+    mu[:, 3] = 0.5  # intrinsic: always penalised
+    mu.requires_grad_(True)
+    kl = kl_per_latent(mu, torch.zeros(3, 4))
+    free = torch.tensor([True, True, False, False])
+    penalised = free_bits_kl(kl, free, nats=1.0)
+    assert torch.allclose(penalised, torch.full((3,), 2.0 + 0.125))
+    penalised.sum().backward()
+    assert (mu.grad[:, 0] == 0).all()  # the spared latent gets no KL gradient ...
+    assert (mu.grad[:, 1] > 0).all() and (mu.grad[:, 3] > 0).all()  # ... the others do
+    assert torch.equal(free_bits_kl(kl, free, nats=0.0), kl.sum(dim=1))  # 0 nats: the plain KL
 
 
 @pytest.mark.parametrize("arch", ["conv4", "paper"])
