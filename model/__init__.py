@@ -3,7 +3,7 @@
 - `nets`       architectures `conv4` (fast default) and `paper` (the original network): x -> (mu, logvar), z -> logits
 - `latents`    which latent indices each factor owns; which latents a sweep type clamps (pure)
 - `clamp`      the DC-IGN clamp (forward: one value per sweep; backward: none) and the invariance pull
-- `loss`       Bernoulli reconstruction (BCE on logits, summed over pixels) and analytic KL
+- `loss`       Bernoulli reconstruction (BCE on logits, summed over pixels), analytic KL, free bits
 - `checkpoint` atomic save, `torch.load(weights_only=True)` load, `load_model(path) -> (model, meta)`
 - `train`      the resumable training loop for `dcign` and the entangled `vae` baseline (DVCLive, tqdm)
 

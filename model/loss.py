@@ -1,4 +1,5 @@
-"""The SGVB loss: Bernoulli reconstruction (BCE on logits, summed over pixels) + β · analytic KL.
+"""The SGVB loss: Bernoulli reconstruction (BCE on logits, summed over pixels) + β · analytic KL
+(optionally with free bits for the tied latents).
 
 All functions return per-image values [B]; the training loop averages them over the batch so the
 learning rate does not depend on how many images a step holds.

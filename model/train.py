@@ -16,6 +16,9 @@ Choices where the paper and the original code differ (see docs in params.yaml / 
   itself is unclamped, so every latent gets KL gradient.
 - pull: ½·pull·Σ(t − mean)² over clamped coordinates (its gradient is the code's (t − mean)·0.01);
   applied to μ and log σ² (μ/log σ² clamp) or to μ (z clamp).
+- free bits (not in the paper, `train.free_bits`): a tied latent whose KL, averaged over the step, is
+  below the floor gets no KL gradient. Without it a factor that shows little in the picture (faces
+  elevation, ±20°) can collapse to the prior early in training and never recover, depending on the seed.
 
 Data-parallel (torchrun, `model.distributed`): every rank draws the whole step and reads and trains
 on its share; DistributedDataParallel averages the gradients, so N ranks take the single-process

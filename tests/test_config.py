@@ -65,6 +65,12 @@ def test_bad_values_name_their_key_in_one_line(path, value, words):
     assert words in message and "\n" not in message
 
 
+def test_bad_train_value_names_its_key():
+    with pytest.raises(ConfigError) as err:
+        parse_params({**raw_params(), "train": {"free_bits": -1}})
+    assert "train.free_bits: must be >= 0" in str(err.value) and "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize("address", ["", "10.0.0.5:6379", "head.cluster-1.example:6379", "[::1]:6379"])
 def test_cluster_addresses_accepted(address):
     assert parse_params(edited("render.address", address)).render.address == address

@@ -52,7 +52,7 @@ def same_weights(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize("kind", ["dcign", "vae"])
 def test_short_training_lowers_the_loss_and_logs(shards, tmp_path, kind):
     params, shard_dir = shards
-    params = with_train(params, steps=30, warm_start=5 if kind == "dcign" else 0)
+    params = with_train(params, steps=30, warm_start=5 if kind == "dcign" else 0, free_bits=2.0)  # as params.yaml
     from pipeline.loader import open_split, to_tensor
 
     x = to_tensor(open_split(shard_dir, "test").all_images()[0])
