@@ -89,16 +89,6 @@ def all_finite(loss: torch.Tensor, world: World) -> bool:
     return bool(ok.item())
 
 
-def mean_over_ranks(t: torch.Tensor) -> torch.Tensor:
-    """The mean of `t` over all ranks (ranks hold equal shares, so this is the whole step's mean of a
-    per-rank mean); `t` itself outside torchrun. Any code that runs on every rank may call it."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return t
-    total = t.detach().clone()
-    dist.all_reduce(total)
-    return total / dist.get_world_size()
-
-
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `cli.py argv` as `nproc` ranks on this machine under torchrun; returns its exit code."""
     import subprocess

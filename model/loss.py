@@ -26,14 +26,13 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return kl_per_latent(mu, logvar).sum(dim=1)
 
 
-def free_bits_kl(kl: torch.Tensor, free: torch.Tensor, nats: float, batch_kl: torch.Tensor | None = None) -> torch.Tensor:
+def free_bits_kl(kl: torch.Tensor, free: torch.Tensor, nats: float) -> torch.Tensor:
     """The KL term with free bits (Kingma et al. 2016) for some latents: a latent in `free` whose KL,
     averaged over the images of the batch, is below `nats` is not penalised at all, so the optimiser
     gains nothing by letting it collapse to the prior (a dead latent) while it carries little.
 
-    kl: [B, L] per image and latent; free: bool [L]; batch_kl: [L], the batch average when the batch is
-    larger than `kl` (data-parallel ranks), else `kl`'s own. Returns the per-image KL to average, [B]."""
-    below = (kl.detach().mean(dim=0) if batch_kl is None else batch_kl) < nats
+    kl: [B, L] per image and latent; free: bool [L]. Returns the per-image KL to average, [B]."""
+    below = kl.detach().mean(dim=0) < nats
     return (kl * ~(free & below)).sum(dim=1)
 
 

@@ -121,10 +121,7 @@ def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, 
         kl_each = kl_per_latent(mu, logvar)
         pull = pull_loss(mu3, mask)
     kl = kl_each.sum(dim=1)
-    penalised = kl
-    if tc.free_bits:  # which latents are spared is decided on the whole step, not on one rank's share
-        step_kl = distributed.mean_over_ranks(kl_each.detach().mean(dim=0))
-        penalised = free_bits_kl(kl_each, tied_mask(mc.owned, L).to(x.device), tc.free_bits, step_kl)
+    penalised = free_bits_kl(kl_each, tied_mask(mc.owned, L).to(x.device), tc.free_bits) if tc.free_bits else kl
     recon = reconstruction(model.decode(z), x)
     loss = recon.mean() + tc.beta * penalised.mean() + tc.pull * pull
     return StepResult(loss, recon, kl, pull.detach(), [s for s in sweeps for _ in range(K)])

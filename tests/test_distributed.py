@@ -10,7 +10,7 @@ import torch
 
 from config import UserError, load_params
 from model import checkpoint as ckpt
-from model.distributed import World, mean_over_ranks
+from model.distributed import World
 from model.train import TrainJob, train
 from tests.train_fixtures import make_shards, write_params
 
@@ -24,35 +24,6 @@ def test_shares_are_equal_contiguous_and_cover_the_step():
     assert World().share(5, "x") == slice(0, 5)
 
 
-def _mean_of_two_ranks(rank: int, port: int, out) -> None:
-    import torch.distributed as dist
-
-    from model.distributed import mean_over_ranks
-
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    try:
-        out[rank] = mean_over_ranks(torch.tensor([float(rank), 10.0 * rank])).tolist()
-    finally:
-        dist.destroy_process_group()
-
-
-def test_ranks_decide_free_bits_on_the_whole_step():
-    """Which tied latents free bits spare is decided on the mean KL over all ranks' images, so N ranks
-    take the one-process step; `mean_over_ranks` is that mean (two real gloo processes)."""
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with mp.Manager() as manager:
-        out = manager.dict()
-        mp.spawn(_mean_of_two_ranks, args=(port, out), nprocs=2)
-        assert out[0] == out[1] == [0.5, 5.0]
-    assert torch.equal(mean_over_ranks(torch.tensor([3.0])), torch.tensor([3.0]))  # one process: itself
-
-
 def test_a_step_that_does_not_split_is_a_one_line_error():
     with pytest.raises(UserError, match="train.sweeps_per_step is 3, which does not split over 2 processes"):
         World(0, 2).share(3, "train.sweeps_per_step")
@@ -62,7 +33,7 @@ def test_a_step_that_does_not_split_is_a_one_line_error():
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     _, shard_dir = make_shards(root)
-    write_params(root / "params.yaml", steps=STEPS, warm_start=2, checkpoint_every=4, free_bits=2.0)
+    write_params(root / "params.yaml", steps=STEPS, warm_start=2, checkpoint_every=4)
     return root, shard_dir
 
 
