@@ -227,19 +227,43 @@ def _launch_ranks(params: Params, job, nproc: int) -> None:
 
 
 @main.command()
-@click.option("--dataset", required=True, help="Dataset name from params.yaml.")
-@click.option("--model", "model_name", required=True, metavar="dcign|vae", help="Which trained model to evaluate.")
+@click.option("--dataset", required=True, help="Dataset name from params.yaml (its shards are scored).")
+@click.option("--model", "model_name", default=None, metavar="dcign|vae",
+              help="Evaluate models/<dataset>-<model>.pt.")
+@click.option("--checkpoint", default=None, type=click.Path(dir_okay=False),
+              help="Evaluate this checkpoint instead, e.g. one trained on another dataset: "
+                   "--dataset myheads --checkpoint models/faces-dcign.pt -> metrics/myheads-from-faces-dcign.json.")
 @click.pass_context
 @user_errors
-def evaluate(ctx, dataset, model_name):
-    """Metrics, codes, factor->latent mapping and figures of models/<dataset>-<model>.pt."""
-    from evaluate.run import evaluate_model
+def evaluate(ctx, dataset, model_name, checkpoint):
+    """Metrics, codes, factor->latent mapping and figures of a trained model on a dataset's test meshes."""
+    from evaluate.run import evaluate_checkpoint, evaluate_model
 
-    metrics = evaluate_model(_params(ctx), dataset, model_name)
+    if (model_name is None) == (checkpoint is None):
+        raise UserError("give exactly one of --model (models/<dataset>-<model>.pt) and --checkpoint FILE")
+    params = _params(ctx)
+    if checkpoint is None:
+        metrics, out = evaluate_model(params, dataset, model_name), Path("metrics") / f"{dataset}-{model_name}.json"
+    else:
+        metrics, paths = evaluate_checkpoint(params, dataset, checkpoint)
+        out = paths.metrics
     d, tied = metrics["disentanglement"], metrics["tied"]
-    click.echo(f"{dataset}-{model_name}: recon MSE {metrics['reconstruction']['mse']:.4g}, MIG {d['mig']:.3f}, "
-               + ", ".join(f"{f} |rho| {t['spearman']:.3f}" for f, t in tied.items())
-               + f" -> metrics/{dataset}-{model_name}.json")
+    click.echo(f"{out.stem}: recon MSE {metrics['reconstruction']['mse']:.4g}, MIG {d['mig']:.3f}, "
+               + ", ".join(f"{f} |rho| {t['spearman']:.3f}" for f, t in tied.items()) + f" -> {out}")
+    if checkpoint is not None:
+        click.echo(per_mesh_table(metrics))
+
+
+def per_mesh_table(metrics: dict) -> str:
+    """Per test mesh |Spearman| of each tied latent, as printed after a --checkpoint evaluation."""
+    tied, names = metrics["tied"], metrics.get("mesh_names", {})
+    factors = list(tied)
+    lines = ["mesh".ljust(28) + "".join(f.rjust(11) for f in factors)]
+    for mesh in tied[factors[0]]["per_mesh"]:
+        label = f"{mesh} {names.get(mesh, '')}".strip()[:27]
+        lines.append(label.ljust(28) + "".join(f"{tied[f]['per_mesh'].get(mesh, float('nan')):11.3f}" for f in factors))
+    lines.append("mean over meshes".ljust(28) + "".join(f"{tied[f]['per_mesh_mean']:11.3f}" for f in factors))
+    return "\n".join(lines)
 
 
 @main.command()

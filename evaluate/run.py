@@ -12,6 +12,7 @@ or fitted on training sweeps and scored on test meshes only.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from evaluate.encode import Encoded, as_float, decode, encode, encode_sweeps, re
 from evaluate.invariance import invariance, owners_of
 from evaluate.mapping import FactorMapping, save_mappings
 from evaluate.rerender import rerender_sweeps, source_frames, summarise
-from evaluate.tied import best_latent, probe_scores, tied_scores
+from evaluate.tied import best_latent, probe_scores, spearman_abs, tied_scores
 from pipeline.npzfile import write_npz
 
 MODELS = ("dcign", "vae")
@@ -53,16 +54,45 @@ class EvalPaths:
 
     @classmethod
     def default(cls, params: Params, dataset: str, model: str, root: Path | str = ".") -> "EvalPaths":
-        root, name = Path(root), f"{dataset}-{model}"
-        return cls(checkpoint=root / "models" / f"{name}.pt", shard_dir=root / params.dataset(dataset).shard_dir(),
+        return cls.named(params, dataset, f"{dataset}-{model}", Path(root) / "models" / f"{dataset}-{model}.pt", root)
+
+    @classmethod
+    def transfer(cls, params: Params, dataset: str, checkpoint: Path | str, root: Path | str = ".") -> "EvalPaths":
+        """A checkpoint scored on another dataset's renders: `<dataset>-from-<checkpoint name>` outputs, so
+        they never overwrite the checkpoint's own evaluation; its training curves are still its own."""
+        checkpoint = Path(checkpoint)
+        paths = cls.named(params, dataset, f"{dataset}-from-{checkpoint.stem}", checkpoint, root)
+        return dataclasses.replace(paths, live_dir=Path(root) / "dvclive" / checkpoint.stem)
+
+    @classmethod
+    def named(cls, params: Params, dataset: str, name: str, checkpoint: Path, root: Path | str = ".") -> "EvalPaths":
+        root = Path(root)
+        return cls(checkpoint=Path(checkpoint), shard_dir=root / params.dataset(dataset).shard_dir(),
                    metrics=root / "metrics" / f"{name}.json", codes=root / "metrics" / f"{name}-codes.npz",
                    mapping=root / "metrics" / f"{name}-mapping.json", plots=root / "plots" / name,
                    live_dir=root / "dvclive" / name)
 
 
+def evaluate_checkpoint(params: Params, dataset: str, checkpoint: Path | str, root: Path | str = ".",
+                        progress: bool = True) -> tuple[dict, EvalPaths]:
+    """Evaluate any checkpoint on `dataset`'s shards. A checkpoint trained on another dataset (e.g. the
+    faces model on heads made elsewhere) is a transfer test: nothing is refitted in the network, the
+    tied latents stay the ones it was trained with, and the outputs are named `<dataset>-from-<name>`."""
+    from model.checkpoint import load_model
+
+    _, meta = load_model(checkpoint)
+    if meta.dataset == dataset:
+        paths = EvalPaths.named(params, dataset, Path(checkpoint).stem, Path(checkpoint), root)
+        paths = dataclasses.replace(paths, live_dir=Path(root) / "dvclive" / Path(checkpoint).stem)
+    else:
+        paths = EvalPaths.transfer(params, dataset, checkpoint, root)
+    return evaluate_model(params, dataset, meta.kind, paths, progress, transfer=meta.dataset != dataset), paths
+
+
 def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPaths | None = None,
-                   progress: bool = True) -> dict:
-    """Run the whole evaluation of one model; returns the metrics dict it wrote."""
+                   progress: bool = True, transfer: bool = False) -> dict:
+    """Run the whole evaluation of one model; returns the metrics dict it wrote. `transfer` allows a
+    checkpoint trained on another dataset (see `evaluate_checkpoint`)."""
     from model.checkpoint import load_model
     from pipeline.loader import open_split
 
@@ -72,13 +102,20 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     ev = params.evaluate
     paths = paths or EvalPaths.default(params, dataset, model_name)
     model, meta = load_model(paths.checkpoint)
-    if meta.dataset != dataset:
-        raise EvaluateError(f"{paths.checkpoint}: trained on '{meta.dataset}', not '{dataset}'; pass the matching --dataset")
+    if meta.dataset != dataset and not transfer:
+        raise EvaluateError(f"{paths.checkpoint}: trained on '{meta.dataset}', not '{dataset}'; pass the matching --dataset "
+                            f"(or --checkpoint {paths.checkpoint} to test it on '{dataset}')")
     train, test = open_split(paths.shard_dir, "train"), open_split(paths.shard_dir, "test")
     missing = [f for f in FACTORS if train.count(f) == 0 or test.count(f) == 0] + (["iid"] if test.count("iid") == 0 else [])
     if missing:
         raise EvaluateError(f"{paths.shard_dir}: no train/test sweeps of {', '.join(missing)}; render them and re-run "
                             f"`python cli.py shard --dataset {dataset}`")
+    _check_fits(meta, next(iter(test.sweeps(FACTORS[0])))[0], paths.checkpoint, paths.shard_dir)
+    # Every check before the first write: a refused evaluation leaves no mapping or metrics behind.
+    iid_images, iid_labels, iid_mesh = test.all_images("iid")
+    if len(iid_images) < MIN_IID:
+        raise EvaluateError(f"{paths.shard_dir}: only {len(iid_images)} iid test images; the disentanglement metrics "
+                            f"need at least {MIN_IID}: raise datasets.{dataset}.iid.test and re-render the iid set")
     ranges = {f: tuple(ds.ranges[f]) for f in FACTORS}
     bar = tqdm(total=7, desc=f"evaluate {dataset}-{model_name}", unit="part", disable=not progress)
 
@@ -105,6 +142,12 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
         probe[f] = probe_scores(a.codes, a.labels[:, col], b.codes, b.labels[:, col])
     bar.update()
 
+    per_mesh = {f: per_mesh_spearman(test_enc[f].codes[:, scored[f]], test_enc[f].labels[:, FACTORS.index(f)],
+                                     test_enc[f].mesh) for f in FACTORS}
+    for f in FACTORS:
+        tied[f]["per_mesh"] = per_mesh[f]
+        tied[f]["per_mesh_mean"] = float(np.mean(list(per_mesh[f].values())))
+
     # 3. invariance over test sweeps
     reference = np.concatenate([e.codes for e in test_enc.values()])
     owners = owners_of(meta.latents, mapped)
@@ -117,10 +160,6 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     bar.update()
 
     # 5. disentanglement metrics and codes of the iid test set
-    iid_images, iid_labels, iid_mesh = test.all_images("iid")
-    if len(iid_images) < MIN_IID:
-        raise EvaluateError(f"{paths.shard_dir}: only {len(iid_images)} iid test images; the disentanglement metrics "
-                            f"need at least {MIN_IID}: raise datasets.{dataset}.iid.test and re-render the iid set")
     iid_codes = encode(model, iid_images)
     classes = dis.discretize_factors(iid_labels, ev.factor_bins, [ranges[f] for f in FACTORS])
     sizes = dis.MetricSizes(train=ev.votes_train, eval=ev.votes_eval)
@@ -142,6 +181,7 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
 
     metrics = {
         "dataset": dataset, "model": model_name, "kind": meta.kind, "latents": meta.latents,
+        "trained_on": meta.dataset, "checkpoint": paths.checkpoint.as_posix(), "mesh_names": mesh_names(ds),
         "factor_bins": ev.factor_bins, "sklearn_version": sklearn.__version__,
         "sizes": {"train_sweeps": {f: train.count(f) for f in FACTORS}, "test_sweeps": {s: test.count(s) for s in SWEEPS},
                   "test_images": int(len(images)), "iid_test_images": int(len(iid_images)),
@@ -155,6 +195,29 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     }
     _write_json(paths.metrics, metrics)
     return metrics
+
+
+def per_mesh_spearman(latent: np.ndarray, factor: np.ndarray, mesh: np.ndarray) -> dict[str, float]:
+    """|Spearman| of one latent against its factor over each mesh's sweeps: {mesh id: |rho|}."""
+    return {str(int(m)): spearman_abs(latent[mesh == m], factor[mesh == m]) for m in np.unique(mesh)}
+
+
+def mesh_names(ds) -> dict[str, str]:
+    """Mesh id -> source file name for a folder dataset (empty for generated meshes or no mesh index)."""
+    try:
+        index = json.loads((ds.mesh_dir() / "index.json").read_text())
+        return {str(e["id"]): e["params"]["source_file"] for e in index["meshes"] if "source_file" in e["params"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _check_fits(meta, images: np.ndarray, checkpoint: Path, shard_dir: Path) -> None:
+    """A checkpoint only reads images of the size and colour it was trained on."""
+    size, channels = images.shape[1], (images.shape[3] if images.ndim == 4 else 1)
+    if (meta.size, meta.channels) != (size, channels):
+        raise EvaluateError(f"{checkpoint}: trained on {meta.size}px images with {meta.channels} channel(s), but "
+                            f"{shard_dir} holds {size}px with {channels}; render that dataset with the "
+                            "checkpoint's render.size and render.color")
 
 
 def _figures(params, dataset, model_name, model, test, test_enc, mappings, scored, ranges, paths: EvalPaths) -> None:

@@ -236,3 +236,61 @@ def test_evaluate_command_rejects_a_missing_model(tmp_path):
     assert r.returncode == 2 and "checkpoint not found" in r.stderr
     r = _cli("--params", str(ROOT / "params.yaml"), "evaluate", "--dataset", "faces", "--model", "gan", cwd=tmp_path)
     assert r.returncode == 2 and "unknown model 'gan'" in r.stderr
+
+
+def test_a_checkpoint_is_scored_on_another_datasets_shards(evaluated):
+    """--checkpoint of a model trained on 'toy' scores another dataset's shards: outputs named
+    <dataset>-from-<checkpoint>, the tied latent the one it owns, |rho| per test mesh."""
+    import dataclasses
+
+    from tests.train_fixtures import write_renders
+
+    from evaluate.run import evaluate_checkpoint
+    from pipeline.shards import pack_dataset
+
+    root, params, _, metrics, _ = evaluated
+    raw = dict(params.datasets)
+    raw["other"] = dataclasses.replace(params.dataset("toy"), name="other")
+    other_params = dataclasses.replace(params, datasets=raw)
+    write_renders(root / "renders", "other", seed=7)
+    pack_dataset(other_params.dataset("other"), params.shard, root / "renders", root / "data/shards/other", progress=False)
+    scored, paths = evaluate_checkpoint(other_params, "other", root / "models" / "toy-dcign.pt", root, progress=False)
+    assert paths.metrics == root / "metrics" / "other-from-toy-dcign.json" and paths.metrics.is_file()
+    assert scored["trained_on"] == "toy" and scored["dataset"] == "other"
+    assert scored["tied"]["azimuth"]["latent"] == metrics["dcign"]["tied"]["azimuth"]["latent"] == 0
+    per_mesh = scored["tied"]["azimuth"]["per_mesh"]
+    from pipeline.loader import open_split
+
+    test_meshes = {str(m) for _, _, mesh in open_split(root / "data/shards/other", "test").sweeps("azimuth") for m in mesh}
+    assert set(per_mesh) == test_meshes and test_meshes <= {"4", "5"}  # test meshes only
+    assert scored["tied"]["azimuth"]["per_mesh_mean"] == pytest.approx(np.mean(list(per_mesh.values())))
+    # the model's own evaluation is untouched
+    assert json.loads((root / "metrics" / "toy-dcign.json").read_text())["tied"] == _strict(metrics["dcign"]["tied"])
+
+
+def _strict(value):
+    return json.loads(json.dumps(value))
+
+
+def test_a_checkpoint_of_another_image_size_is_refused_before_any_write(evaluated, tmp_path):
+    import dataclasses
+
+    from tests.train_fixtures import write_renders
+
+    from evaluate.run import EvaluateError, evaluate_checkpoint
+    from pipeline.shards import pack_dataset
+
+    root, params, _, _, _ = evaluated
+    small = dataclasses.replace(params, datasets={"small": dataclasses.replace(params.dataset("toy"), name="small")})
+    write_renders(tmp_path / "renders", "small", size=16)
+    pack_dataset(small.dataset("small"), params.shard, tmp_path / "renders", tmp_path / "data/shards/small", progress=False)
+    with pytest.raises(EvaluateError, match="trained on 32px images .* holds 16px"):
+        evaluate_checkpoint(small, "small", root / "models" / "toy-dcign.pt", tmp_path, progress=False)
+    assert not (tmp_path / "metrics").exists() and not (tmp_path / "plots").exists()
+
+
+def test_evaluate_command_needs_exactly_one_of_model_and_checkpoint(tmp_path):
+    for args in ((), ("--model", "dcign", "--checkpoint", "models/faces-dcign.pt")):
+        r = _cli("--params", str(ROOT / "params.yaml"), "evaluate", "--dataset", "faces", *args, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith("error: give exactly one of --model") and \
+            len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -29,7 +29,8 @@ def image(azimuth: float, elevation: float, light: float, mesh: int, size: int =
     return np.where(inside, shade * 255, 10).round().astype(np.uint8)
 
 
-def write_renders(root: Path, dataset: str, groups: int = 3, test_groups: int = 1, seed: int = 0) -> None:
+def write_renders(root: Path, dataset: str, groups: int = 3, test_groups: int = 1, seed: int = 0,
+                  size: int = SIZE) -> None:
     rng = np.random.default_rng(seed)
     for name in RENDER_SETS:
         out = root / dataset / name
@@ -49,7 +50,7 @@ def write_renders(root: Path, dataset: str, groups: int = 3, test_groups: int = 
                     elif name == "iid":
                         v, mesh = {f: rng.uniform(*RANGES[f]) for f in FACTORS}, int(rng.integers(*meshes))
                     file = f"{split}-{g:04d}-{i:02d}.png"
-                    cv2.imwrite(str(out / file), image(v["azimuth"], v["elevation"], v["light"], mesh))
+                    cv2.imwrite(str(out / file), image(v["azimuth"], v["elevation"], v["light"], mesh, size))
                     rows.append({"split": split, "group": g, "index": i, "file": file, "mesh": mesh, **v})
         with open(out / "labels.csv", "w", newline="") as f:
             w = csv.DictWriter(f, ["split", "group", "index", "file", "mesh", *FACTORS])
