@@ -156,6 +156,7 @@ def pack_dataset(ds: DatasetConfig, settings: ShardSettings, renders_root: Path 
                  out: Path | str | None = None, workers: int = 0, progress: bool = True) -> Manifest:
     """Pack every render set of `ds` into shards under `out` (default data/shards/<dataset>)."""
     out = Path(out) if out is not None else ds.shard_dir()
+    _refuse_foreign(out)
     sets = {name: read_rendered_set(ds.render_dir(name, renders_root), ds.name, name) for name in RENDER_SETS}
     total = sum(len(g.files) for per_split in sets.values() for groups in per_split.values() for g in groups)
     first = next((g.files[0] for per_split in sets.values() for groups in per_split.values() for g in groups), None)
@@ -165,6 +166,28 @@ def pack_dataset(ds: DatasetConfig, settings: ShardSettings, renders_root: Path 
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        manifest = _pack(ds, settings, sets, shape, total, tmp, workers, progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # an unreadable PNG or a kill leaves no half-packed folder
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, out)
+    return manifest
+
+
+def _refuse_foreign(out: Path) -> None:
+    """`out` is replaced as a whole: only when it is missing, empty, or a shard folder (has a manifest)."""
+    if not out.exists():
+        return
+    if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file()):
+        raise ShardError(f"{out} exists and is not a shard folder (no {MANIFEST}); choose an empty or new --out folder")
+
+
+def _pack(ds: DatasetConfig, settings: ShardSettings, sets: dict, shape: tuple[int, ...], total: int, tmp: Path,
+          workers: int, progress: bool) -> Manifest:
     entries: list[ShardEntry] = []
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
             tqdm(total=total, unit="img", desc=f"shard {ds.name}", disable=not progress) as bar:
@@ -188,10 +211,6 @@ def pack_dataset(ds: DatasetConfig, settings: ShardSettings, renders_root: Path 
     manifest = Manifest(FORMAT, ds.name, (shape[0], shape[1]), 1 if len(shape) == 2 else shape[2],
                         FACTORS, RENDER_SETS, tuple(entries))
     _write_manifest(tmp / MANIFEST, manifest)
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, out)
     return manifest
 
 

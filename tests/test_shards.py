@@ -195,6 +195,30 @@ def test_unreadable_png_leaves_previous_shards_intact(packed, tmp_path):
     with pytest.raises(ShardError, match=r"elevation/test/00001_002.png: missing or not a readable image"):
         pack_dataset(ds, ShardSettings(), tmp_path, target, progress=False)
     assert (target / MANIFEST).read_bytes() == before
+    assert not (tmp_path / "shards.partial").exists()  # nothing half-packed is left beside it
+
+
+def test_shard_refuses_an_out_folder_it_did_not_make_and_deletes_nothing(tmp_path):
+    ds = tiny_dataset()
+    write_renders(tmp_path, ds)
+    mine = tmp_path / "my-notes"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("months of work")
+    with pytest.raises(ShardError, match=r"my-notes exists and is not a shard folder"):
+        pack_dataset(ds, ShardSettings(), tmp_path, mine, progress=False)
+    assert (mine / "thesis.tex").read_text() == "months of work" and sorted(mine.iterdir()) == [mine / "thesis.tex"]
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ShardError, match="is not a shard folder"):
+        pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "a-file", progress=False)
+    # an empty folder, and a shard folder of ours, are fine to (re)place
+    (tmp_path / "empty").mkdir()
+    pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "empty", progress=False)
+    pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "empty", progress=False)
+    assert verify_dir(tmp_path / "empty").dataset == ds.name
+    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--params", str(ROOT / "profiles" / "tiny.yaml"),
+                          "shard", "--dataset", "faces", "--out", str(mine)], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.startswith("error: ") and len(run.stderr.strip().splitlines()) == 1
+    assert (mine / "thesis.tex").read_text() == "months of work"
 
 
 def test_cli_shard_exit_code_2_on_missing_renders(tmp_path):
