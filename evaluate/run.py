@@ -142,8 +142,13 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
         probe[f] = probe_scores(a.codes, a.labels[:, col], b.codes, b.labels[:, col])
     bar.update()
 
-    per_mesh = {f: per_mesh_spearman(test_enc[f].codes[:, scored[f]], test_enc[f].labels[:, FACTORS.index(f)],
-                                     test_enc[f].mesh) for f in FACTORS}
+    # Per mesh, on test meshes; a transfer run never saw any mesh of this dataset, so it scores them all.
+    per_mesh = {}
+    for f in FACTORS:
+        parts = [test_enc[f]] + ([train_enc[f]] if transfer else [])
+        per_mesh[f] = per_mesh_spearman(np.concatenate([e.codes[:, scored[f]] for e in parts]),
+                                        np.concatenate([e.labels[:, FACTORS.index(f)] for e in parts]),
+                                        np.concatenate([e.mesh for e in parts]))
     for f in FACTORS:
         tied[f]["per_mesh"] = per_mesh[f]
         tied[f]["per_mesh_mean"] = float(np.mean(list(per_mesh[f].values())))
@@ -199,7 +204,7 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
 
 def per_mesh_spearman(latent: np.ndarray, factor: np.ndarray, mesh: np.ndarray) -> dict[str, float]:
     """|Spearman| of one latent against its factor over each mesh's sweeps: {mesh id: |rho|}."""
-    return {str(int(m)): spearman_abs(latent[mesh == m], factor[mesh == m]) for m in np.unique(mesh)}
+    return {str(int(m)): spearman_abs(latent[mesh == m], factor[mesh == m]) for m in sorted(np.unique(mesh))}
 
 
 def mesh_names(ds) -> dict[str, str]:

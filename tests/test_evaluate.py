@@ -261,8 +261,10 @@ def test_a_checkpoint_is_scored_on_another_datasets_shards(evaluated):
     per_mesh = scored["tied"]["azimuth"]["per_mesh"]
     from pipeline.loader import open_split
 
-    test_meshes = {str(m) for _, _, mesh in open_split(root / "data/shards/other", "test").sweeps("azimuth") for m in mesh}
-    assert set(per_mesh) == test_meshes and test_meshes <= {"4", "5"}  # test meshes only
+    seen = {split: {str(m) for _, _, mesh in open_split(root / "data/shards/other", split).sweeps("azimuth") for m in mesh}
+            for split in ("train", "test")}
+    assert set(per_mesh) == seen["train"] | seen["test"]  # the model saw no mesh of 'other': all are scored
+    assert seen["test"] <= {"4", "5"} and seen["train"] <= {"0", "1", "2", "3"}
     assert scored["tied"]["azimuth"]["per_mesh_mean"] == pytest.approx(np.mean(list(per_mesh.values())))
     # the model's own evaluation is untouched
     assert json.loads((root / "metrics" / "toy-dcign.json").read_text())["tied"] == _strict(metrics["dcign"]["tied"])
