@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assets.mesh import Mesh
+from assets.mesh import DEFAULT_FINISH, Mesh
 from config import CameraSettings, LightSettings, RenderSettings, UserError
 
 
@@ -66,9 +66,11 @@ class SceneSpec:
 SCENE_VERSION = 2
 """Bump when a change here alters pixels, so `.plan.json` marks old renders stale."""
 
-ROUGHNESS = 0.85
+ROUGHNESS, METALLIC = DEFAULT_FINISH
+"""Finish of a mesh without per-vertex `finish` (the material reads it from vertex attributes)."""
 SPECULAR = 0.1
-"""Principled "Specular IOR Level": a mostly matte, skin/plastic-like surface."""
+"""Principled "Specular IOR Level": a mostly matte, skin/plastic-like surface (dielectrics only;
+a metallic surface's reflectance comes from its albedo)."""
 PIXEL_FILTER = ("BLACKMAN_HARRIS", 1.5)
 GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
 
@@ -239,13 +241,13 @@ class Scene:
         mat = bpy.data.materials.new("albedo")
         nodes, links = mat.node_tree.nodes, mat.node_tree.links
         bsdf = next(n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
-        attr = nodes.new("ShaderNodeAttribute")
-        attr.attribute_type = "GEOMETRY"
-        attr.attribute_name = "albedo"
-        links.new(attr.outputs["Color"], bsdf.inputs["Base Color"])
-        bsdf.inputs["Roughness"].default_value = ROUGHNESS
+        for name, output, socket in (("albedo", "Color", "Base Color"), ("roughness", "Fac", "Roughness"),
+                                     ("metallic", "Fac", "Metallic")):
+            attr = nodes.new("ShaderNodeAttribute")
+            attr.attribute_type = "GEOMETRY"
+            attr.attribute_name = name
+            links.new(attr.outputs[output], bsdf.inputs[socket])
         bsdf.inputs["Specular IOR Level"].default_value = SPECULAR
-        bsdf.inputs["Metallic"].default_value = 0.0
         return mat
 
     def _camera(self):
@@ -287,6 +289,12 @@ class Scene:
         rgba = np.ones((nv, 4), dtype=np.float32)
         rgba[:, :3] = srgb_to_linear(mesh.colors)
         me.color_attributes.new("albedo", "FLOAT_COLOR", "POINT").data.foreach_set("color", rgba.ravel())
+        if mesh.finish is None:
+            finish = np.tile(np.array([ROUGHNESS, METALLIC], dtype=np.float32), (nv, 1))
+        else:
+            finish = np.clip(mesh.finish, 0.0, 1.0)
+        for k, name in enumerate(("roughness", "metallic")):
+            me.attributes.new(name, "FLOAT", "POINT").data.foreach_set("value", np.ascontiguousarray(finish[:, k]))
         me.materials.append(self.material)
         return me
 

@@ -12,7 +12,7 @@ import trimesh
 
 from assets import chairs, faces, geometry
 from assets.catalog import build_meshes, open_catalog
-from assets.mesh import Mesh, MeshError, read_ply, write_ply
+from assets.mesh import DEFAULT_FINISH, Mesh, MeshError, read_ply, write_ply
 from assets.userfiles import axis_rotation, load_folder
 from config import load_params
 
@@ -43,6 +43,49 @@ def _silhouette(mesh: Mesh, size: int = 48) -> np.ndarray:
     img = np.zeros((size, size), bool)
     img[iz, ix] = True
     return img
+
+
+def _chair(kind: str, i: int = 0, **over) -> dict:
+    """Identity i as a chair of the given type, with some parameters set."""
+    p = dict(_identity(chairs, i), chair_type=float(chairs.CHAIR_TYPES.index(kind)))
+    return {**p, **{k: float(v) for k, v in over.items()}}
+
+
+def _assert_stands_in_one_piece(mesh: Mesh, what: str) -> None:
+    """Floor contacts on both sides of the surface's centroid in X and in Y (it does not tip over),
+    and every part touches the floor or another part (none floats)."""
+    v = mesh.vertices.astype(np.float64)
+    area = geometry.triangle_areas(v, mesh.faces)
+    centre = (v[mesh.faces].mean(axis=1) * area[:, None]).sum(axis=0) / area.sum()
+    feet = v[v[:, 2] < v[:, 2].min() + 0.01]
+    for axis in (0, 1):
+        assert feet[:, axis].min() < centre[axis] - 0.02 < centre[axis] + 0.02 < feet[:, axis].max(), \
+            f"{what}: tips over along {'XY'[axis]}"
+    bounds = np.array([s.bounds for s in _shells(mesh)])
+    lo, hi = bounds[:, 0], bounds[:, 1]
+    touch = np.all((lo[:, None] <= hi[None, :] + 1e-4) & (lo[None, :] <= hi[:, None] + 1e-4), axis=2)
+    reached = bounds[:, 0, 2] < v[:, 2].min() + 1e-4
+    for _ in range(len(bounds)):
+        reached = reached | touch[reached].any(axis=0)
+    assert reached.all(), f"{what}: {int((~reached).sum())} part(s) float in the air"
+
+
+def _assert_valid_chair(mesh: Mesh, what: str) -> None:
+    v = mesh.vertices.astype(np.float64)
+    assert len(v) and len(mesh.faces), what
+    assert np.isfinite(v).all() and np.isfinite(mesh.colors).all(), what
+    assert mesh.colors.min() >= 0 and mesh.colors.max() <= 1, what
+    assert mesh.finish is not None and mesh.finish.shape == (len(v), 2), what
+    assert mesh.finish.min() >= 0 and mesh.finish.max() <= 1, what
+    assert mesh.faces.min() >= 0 and mesh.faces.max() < len(v), what
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    assert np.allclose((lo + hi) / 2, 0, atol=1e-5) and abs((hi - lo).max() - 1.0) < 1e-5, f"{what}: not canonical"
+    assert geometry.triangle_areas(v, mesh.faces).min() > 1e-10, f"{what}: degenerate triangle"
+    for shell in _shells(mesh):
+        assert shell.is_watertight, f"{what}: a part is not closed"
+        assert shell.is_winding_consistent, f"{what}: a part has triangles wound both ways"
+        assert geometry.signed_volume(shell.vertices, shell.faces) > 0, f"{what}: a part is inside out"
+    _assert_stands_in_one_piece(mesh, what)
 
 
 # ------------------------------------------------------------------------------ generators
@@ -79,12 +122,15 @@ def test_faces_face_minus_y_and_stand_up():
 
 
 def test_chairs_stand_on_the_floor_with_the_back_behind():
-    for i in range(6):
-        p = _identity(chairs, i)
-        v = chairs.build(p).vertices
-        top = v[v[:, 2] > v[:, 2].max() - 0.05]
-        assert top[:, 1].mean() > 0, "the top of the back must be behind the seat (+Y)"
-        assert np.isclose(v[:, 2].min(), -0.5 * np.ptp(v[:, 2]), atol=1e-5)
+    for kind in chairs.CHAIR_TYPES:
+        for i in range(4):
+            p = _chair(kind, i, bench_back=1)
+            mesh = chairs.build(p)
+            _assert_stands_in_one_piece(mesh, kind)
+            if kind != "stool":
+                v = mesh.vertices
+                top = v[v[:, 2] > v[:, 2].max() - 0.05]
+                assert top[:, 1].mean() > 0, f"{kind}: the top of the back must be behind the seat (+Y)"
 
 
 def test_faces_have_at_least_twenty_continuous_parameters_within_ranges():
@@ -94,18 +140,163 @@ def test_faces_have_at_least_twenty_continuous_parameters_within_ranges():
         assert lo <= p[k] <= hi and p[k] == round(p[k], 6)
 
 
-def test_chair_styles_are_all_reachable_and_numeric():
-    seen = {k: set() for k in chairs.CHOICES}
-    for i in range(60):
-        p = _identity(chairs, i)
+def test_chair_identities_stay_within_their_declared_choices_and_ranges():
+    draws = [_identity(chairs, i) for i in range(700)]
+    assert set(chairs.CHOICES).isdisjoint(chairs.DIMENSIONS)
+    assert chairs.CHOICES["chair_type"] == len(chairs.CHAIR_TYPES) == 7
+    for p in draws:
+        assert set(p) == set(chairs.CHOICES) | set(chairs.DIMENSIONS)
         assert all(isinstance(x, float) for x in p.values())
-        for k in chairs.CHOICES:
-            seen[k].add(int(p[k]))
-    assert all(len(seen[k]) == n for k, n in chairs.CHOICES.items())
-    for style in range(len(chairs.LEG_STYLES)):
-        for back in range(len(chairs.BACK_STYLES)):
-            p = dict(_identity(chairs, 0), leg_style=float(style), back_style=float(back), arms=1.0, stretchers=1.0)
-            assert np.isfinite(chairs.build(p).vertices).all()
+        for k, n in chairs.CHOICES.items():
+            assert p[k] == int(p[k]) and 0 <= p[k] < n, f"{k} = {p[k]} is not one of {n} options"
+        for k, (lo, hi) in chairs.DIMENSIONS.items():
+            assert lo <= p[k] <= hi and p[k] == round(p[k], 6), f"{k} = {p[k]} outside [{lo}, {hi}]"
+    for k, n in chairs.CHOICES.items():
+        assert {int(p[k]) for p in draws} == set(range(n)), f"not every option of {k} is drawn"
+    for k, (lo, hi) in chairs.DIMENSIONS.items():
+        values = [p[k] for p in draws]
+        assert min(values) < lo + 0.05 * (hi - lo) and max(values) > hi - 0.05 * (hi - lo), f"{k} does not span its range"
+
+
+def test_chairs_are_byte_deterministic(tmp_path):
+    script = ("import sys, numpy as np; from assets import chairs; from assets.mesh import write_ply\n"
+              "for i in range(14): write_ply(f'{sys.argv[1]}/{i}.ply', chairs.build(chairs.sample(np.random.default_rng([4, i]))))")
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        r = subprocess.run([sys.executable, "-c", script, str(tmp_path / run)], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    for i in range(14):
+        write_ply(tmp_path / "here.ply", chairs.build(chairs.sample(np.random.default_rng([4, i]))))
+        assert (tmp_path / "a" / f"{i}.ply").read_bytes() == (tmp_path / "b" / f"{i}.ply").read_bytes() \
+            == (tmp_path / "here.ply").read_bytes()
+
+
+@pytest.mark.parametrize("kind", chairs.CHAIR_TYPES)
+def test_every_option_of_a_chair_type_builds_a_valid_chair(kind):
+    for i, (key, n) in enumerate(chairs.CHOICES.items()):
+        if key == "chair_type":
+            continue
+        for value in range(n):
+            p = _chair(kind, i, **{key: value})
+            _assert_valid_chair(chairs.build(p), f"{kind} {key}={value}")
+
+
+@pytest.mark.parametrize("kind", chairs.CHAIR_TYPES)
+def test_chair_extremes_build_valid_chairs(kind):
+    for end in (0, 1):  # every dimension at its lower, then its upper end
+        dims = {k: r[end] for k, r in chairs.DIMENSIONS.items()}
+        for options in (0, 1):  # every choice at its first, then its last option
+            picks = {k: (n - 1) * options for k, n in chairs.CHOICES.items() if k != "chair_type"}
+            p = _chair(kind, 0, **dims, **picks)
+            _assert_valid_chair(chairs.build(p), f"{kind} dimensions {'low high'.split()[end]}, options {options}")
+
+
+class _Reads(dict):
+    """An identity that records which parameters `build` looks at."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def _mesh_arrays(mesh: Mesh) -> list[np.ndarray]:
+    return [mesh.vertices, mesh.faces, mesh.colors, mesh.finish]
+
+
+@pytest.mark.parametrize("kind", chairs.CHAIR_TYPES)
+def test_each_parameter_a_chair_type_reads_changes_its_mesh(kind):
+    """A type reads only parameters that matter: each dimension it reads, moved from one end of its
+    range to the other, changes the shape (a tone: the colours), and each choice it reads changes the
+    mesh for some other option. Parameters it does not read cannot change its bytes."""
+    binary = [k for k, n in chairs.CHOICES.items() if n == 2]
+    read_somewhere = set()
+    for i, flags in enumerate((0, 1)):  # both sides of every on/off choice
+        base = _chair(kind, 10 + i, **{k: flags for k in binary})
+        p = _Reads(base)
+        reference = chairs.build(p)
+        read_somewhere |= p.read
+        assert "chair_type" in p.read
+        for key in sorted(p.read & set(chairs.DIMENSIONS)):
+            lo, hi = chairs.DIMENSIONS[key]
+            m_lo, m_hi = chairs.build(dict(base, **{key: lo})), chairs.build(dict(base, **{key: hi}))
+            if key.endswith("_tone"):
+                assert np.abs(m_lo.colors - m_hi.colors).max() > 0.05, f"{kind}: {key} does not change the colours"
+            else:
+                assert m_lo.vertices.shape != m_hi.vertices.shape or np.abs(m_lo.vertices - m_hi.vertices).max() > 1e-3, \
+                    f"{kind}: {key} does not change the shape"
+        for key in sorted(p.read & set(chairs.CHOICES) - {"chair_type"}):
+            others = [chairs.build(dict(base, **{key: float(v)})) for v in range(chairs.CHOICES[key]) if v != base[key]]
+            assert any(not all(np.array_equal(a, b) for a, b in zip(_mesh_arrays(reference), _mesh_arrays(m)))
+                       for m in others), f"{kind}: {key} is read but changes nothing"
+        for key in sorted(set(base) - p.read)[:8]:
+            lo, hi = chairs.DIMENSIONS.get(key, (0, chairs.CHOICES.get(key, 1) - 1))
+            other = chairs.build(dict(base, **{key: float(hi if base[key] != hi else lo)}))
+            assert all(np.array_equal(a, b) for a, b in zip(_mesh_arrays(reference), _mesh_arrays(other)))
+    own = TYPE_PARAMETERS[kind]
+    assert own <= read_somewhere, f"{kind} ignores {own - read_somewhere}"
+
+
+TYPE_PARAMETERS = {  # what each type must at least respond to
+    "dining": {"seat_shape", "leg_style", "leg_round", "back_style", "back_count", "arms", "stretchers", "upholstered"},
+    "armchair": {"arm_width", "cushion_thickness", "padded_base", "rolled_arms", "foot_height", "back_tilt"},
+    "wingback": {"wing_depth", "arm_width", "cushion_thickness", "padded_base", "rolled_arms"},
+    "stool": {"stool_height", "stool_legs", "seat_shape", "leg_style", "stretchers", "upholstered"},
+    "bench": {"bench_width", "bench_back", "bench_ends", "back_style", "arms", "upholstered"},
+    "swivel": {"casters", "arms", "upholstered", "back_style", "seat_shape"},
+    "rocking": {"rocker_radius", "rocker_overhang", "arms", "back_style", "leg_style"},
+}
+
+
+def test_every_chair_parameter_is_read_by_some_type():
+    read = set()
+    for kind in chairs.CHAIR_TYPES:
+        for i in range(6):
+            p = _Reads(_chair(kind, i, leg_style=i % len(chairs.LEG_STYLES),
+                              **{k: i % 2 for k, n in chairs.CHOICES.items() if n == 2}))
+            chairs.build(p)
+            read |= p.read
+    every = set(chairs.CHOICES) | set(chairs.DIMENSIONS)
+    assert read == every, f"never read: {sorted(every - read)}"
+
+
+def test_chair_materials_set_albedo_and_finish_by_part():
+    def frame_only(kind, tone, **over):  # a stool whose seat is in the frame's material: one material
+        return chairs.build(_chair("stool", 0, frame_material=chairs.FRAME_MATERIALS.index(kind), frame_tone=tone,
+                                   seat_material=0, upholstered=0, **over))
+
+    for kind, tone in (("wood", 0.0), ("wood", 1.0), ("metal", 0.0), ("metal", 1.0), ("plastic", 0.5)):
+        m = frame_only(kind, tone)
+        assert m.finish is not None and m.finish.shape == (len(m.vertices), 2)
+        rough, metal = m.finish[:, 0], m.finish[:, 1]
+        assert np.ptp(m.colors, axis=0).max() < 1e-6, "one material: one albedo"
+        assert (metal == 1).all() if kind == "metal" else (metal == 0).all()
+        if kind == "metal":  # polished tubes, a brushed sheet seat (no fireflies between broad panels)
+            assert rough.min() < 0.5 and np.isclose(rough.max(), chairs.SHEET_METAL_ROUGHNESS)
+            assert chairs.SHEET_METAL_ROUGHNESS < DEFAULT_FINISH[0], "brushed, yet glossier than the matte default"
+        else:
+            assert np.ptp(rough) < 1e-6 and (rough.max() < 0.5 if kind == "plastic" else rough.min() >= 0.5)
+    luminance = lambda m: float(m.colors.mean(axis=0) @ [0.2126, 0.7152, 0.0722])  # noqa: E731
+    assert luminance(frame_only("wood", 0.0)) - luminance(frame_only("wood", 1.0)) > 0.3, "light to dark wood"
+    assert luminance(frame_only("metal", 0.0)) - luminance(frame_only("metal", 1.0)) > 0.4, "chrome to dark metal"
+    smoothest = [frame_only("metal", tone).finish[:, 0].min() for tone in (0.0, 1.0)]
+    assert smoothest[0] < smoothest[1], "chrome is smoother than dark metal"
+    # Two-tone: a metal frame under fabric cushions; a dark wood frame with a light plastic seat.
+    chair = chairs.build(_chair("dining", 0, frame_material=1, upholstered=1, cover_material=0, cover_tone=0.0))
+    kinds = {tuple(f) for f in np.round(chair.finish, 3)}
+    assert (1.0, 1.0) in {(1.0, m) for _, m in kinds} and any(r == 1.0 and m == 0.0 for r, m in kinds)
+    chair = chairs.build(_chair("dining", 0, frame_material=0, frame_tone=1.0, seat_material=2, seat_tone=0.0,
+                                upholstered=0))
+    lum = chair.colors @ [0.2126, 0.7152, 0.0722]
+    assert lum.max() - lum.min() > 0.6
+    # Fabric and leather covers differ in finish; a swivel chair on casters has black rubber wheels.
+    fabric, leather = (chairs.build(_chair("armchair", 0, cover_material=k)) for k in (0, 1))
+    assert fabric.finish[:, 0].max() > leather.finish[:, 0].max()
+    wheels = chairs.build(_chair("swivel", 0, casters=1))
+    assert (wheels.colors[wheels.vertices[:, 2] < wheels.vertices[:, 2].min() + 0.005] < 0.1).all()
 
 
 @pytest.mark.parametrize("name", GENERATORS)
@@ -115,27 +306,15 @@ def test_identity_parameters_change_the_geometry(name):
     if a.vertices.shape == b.vertices.shape:
         assert np.abs(a.vertices - b.vertices).max() > 0.01
     assert (_silhouette(a) != _silhouette(b)).sum() > 10
-    # Each single shape parameter moves the mesh by itself.
+    # Each single shape parameter moves the mesh by itself (chairs: per type, in
+    # test_each_parameter_a_chair_type_reads_changes_its_mesh).
     base = _identity(gen, 0)
-    ranges = faces.PARAMS if name == "faces" else chairs.DIMENSIONS
+    ranges = faces.PARAMS if name == "faces" else {}
     for key, (lo, hi) in ranges.items():
         if key.endswith("tone") or key in ("lip_tint", "hairline"):
             continue  # albedo parameters
-        if name == "chairs" and not _chair_uses(base, key):
-            continue
         m_lo, m_hi = gen.build(dict(base, **{key: lo})), gen.build(dict(base, **{key: hi}))
         assert np.abs(m_lo.vertices - m_hi.vertices).max() > 1e-3, f"{key} does not change the mesh"
-
-
-def _chair_uses(p: dict, key: str) -> bool:
-    leg = chairs.LEG_STYLES[int(p["leg_style"])]
-    return not (
-        (key == "arm_height" and not p["arms"])
-        or (key == "stretcher_height" and (not p["stretchers"] or leg == "pedestal"))
-        or (key == "leg_splay" and leg != "splayed")
-        or (key == "corner_radius" and chairs.SEAT_SHAPES[int(p["seat_shape"])] != "rounded")
-        or (key in ("leg_inset",) and leg == "pedestal")
-    )
 
 
 def test_face_albedo_varies_between_identities():
@@ -325,5 +504,57 @@ def test_written_meshes_round_trip(tmp_path):
     write_ply(tmp_path / "m.ply", mesh)
     back = read_ply(tmp_path / "m.ply")
     assert np.array_equal(back.vertices, mesh.vertices) and np.array_equal(back.faces, mesh.faces)
+    assert np.abs(back.colors - mesh.colors).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(back.finish - mesh.finish).max() <= 0.5 / 255 + 1e-6
     with pytest.raises(MeshError):
         read_ply(tmp_path / "missing.ply")
+
+
+def test_ply_finish_is_written_only_when_given(tmp_path):
+    rng = np.random.default_rng(0)
+    v, f = rng.random((5, 3)), np.array([[0, 1, 2], [0, 2, 3], [1, 3, 4]])
+    colors, finish = rng.random((5, 3)), rng.integers(0, 256, (5, 2)) / 255.0
+    plain, rich = tmp_path / "plain.ply", tmp_path / "rich.ply"
+    write_ply(plain, Mesh(v, f, colors))
+    write_ply(rich, Mesh(v, f, colors, finish))
+    # Without a finish: exactly the format before finishes existed (15-byte vertices, no new properties).
+    header = (b"ply\nformat binary_little_endian 1.0\nelement vertex 5\nproperty float x\nproperty float y\n"
+              b"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nelement face 3\n"
+              b"property list uchar int vertex_indices\nend_header\n")
+    data = plain.read_bytes()
+    assert data.startswith(header) and len(data) == len(header) + 5 * 15 + 3 * 13
+    assert read_ply(plain).finish is None
+    data = rich.read_bytes()
+    assert b"property uchar roughness\nproperty uchar metallic\nelement face 3" in data
+    assert len(data) == len(header) + len(b"property uchar roughness\nproperty uchar metallic\n") + 5 * 17 + 3 * 13
+    back = read_ply(rich)
+    assert np.array_equal(back.finish, finish.astype(np.float32)) and np.array_equal(back.faces, f)
+    assert np.array_equal(back.vertices, v.astype(np.float32))
+    with pytest.raises(ValueError):
+        Mesh(v, f, colors, finish[:4])
+
+
+@pytest.mark.parametrize("damage", ["index_high", "index_negative", "truncated", "extra_byte", "foreign_property"])
+def test_ply_reader_refuses_a_damaged_file_in_one_line(tmp_path, damage):
+    mesh = Mesh(np.eye(3), [[0, 1, 2]], None, np.full((3, 2), 0.5))
+    path = tmp_path / "m.ply"
+    write_ply(path, mesh)
+    data = path.read_bytes()
+    face_at = len(data) - 12  # the three int32 indices of the only face
+    if damage == "index_high":
+        data = data[:face_at] + np.array([0, 1, 3], "<i4").tobytes()
+    elif damage == "index_negative":
+        data = data[:face_at] + np.array([0, -1, 2], "<i4").tobytes()
+    elif damage == "truncated":
+        data = data[:-1]
+    elif damage == "extra_byte":
+        data = data + b"\0"
+    else:
+        data = data.replace(b"property uchar metallic", b"property uchar glossy")
+    path.write_bytes(data)
+    with pytest.raises(MeshError) as err:
+        read_ply(path)
+    message = str(err.value)
+    assert str(path) in message and "regenerate" in message and "\n" not in message
+    if damage.startswith("index"):
+        assert "outside 0..2" in message
