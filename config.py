@@ -267,6 +267,12 @@ class TrainConfig:
     """Relative frequency of sweep types in training (the paper: about 1:1:1:10)."""
     warm_start: int = 0
     """Steps of plain VAE training on shuffled images before DC-IGN training (0 = none)."""
+    vae_every: int = 0
+    """After the warm start, every `vae_every`-th DC-IGN step is a plain VAE step on shuffled images
+    instead (0 = never, the paper): the decoder keeps learning to render from unclamped codes."""
+    beta_intrinsic: float = 1.0
+    """KL weight of the intrinsic (identity) latents relative to `beta` in DC-IGN training (1 = the paper);
+    below 1 the identity code keeps more detail. The baseline `vae` is not affected."""
     sweeps_per_step: int = 4
     """Sweeps stacked into one DC-IGN optimiser step, each clamped on its own (the same as accumulating
     the gradients of that many one-sweep mini-batches); larger steps use the CPU better."""
@@ -290,6 +296,8 @@ class TrainConfig:
         _require(all(0 <= b < 1 for b in self.betas), f"{at}.betas", "each must lie in [0, 1)")
         _require(self.beta >= 0 and self.pull >= 0, f"{at}", "beta and pull must be >= 0")
         _require(self.free_bits >= 0, f"{at}.free_bits", "must be >= 0 (nats; 0 = off)")
+        _require(self.vae_every >= 0, f"{at}.vae_every", "must be >= 0 (0 = no interleaved VAE steps)")
+        _require(0 <= self.beta_intrinsic < float("inf"), f"{at}.beta_intrinsic", "must be a finite number >= 0")
         _require(set(self.mix) == set(SWEEPS), f"{at}.mix", f"give a weight for each of {list(SWEEPS)}")
         _require(all(w >= 0 for w in self.mix.values()) and sum(self.mix.values()) > 0, f"{at}.mix",
                  "weights must be >= 0 and not all 0")

@@ -50,7 +50,7 @@ from model import distributed
 from model.distributed import World
 from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, owned_indices, tied_mask
-from model.loss import free_bits_kl, kl_divergence, kl_per_latent, reconstruction, reparameterise
+from model.loss import free_bits_kl, kl_per_latent, reconstruction, reparameterise
 from model.nets import VAE, from_config
 
 KINDS = ckpt.KINDS
@@ -94,12 +94,25 @@ class StepResult:
 # ------------------------------------------------------------------------------ one step (pure)
 
 
-def vae_step(model: VAE, x: torch.Tensor, tc: TrainConfig, eps: torch.Tensor | None = None) -> StepResult:
+def vae_step(model: VAE, x: torch.Tensor, tc: TrainConfig, eps: torch.Tensor | None = None,
+             kl_weight: torch.Tensor | None = None) -> StepResult:
+    """A plain VAE step; `kl_weight` [L] scales each latent's KL (None = all 1)."""
     mu, logvar = model.encode(x)
     logits = model.decode(reparameterise(mu, logvar, eps))
-    recon, kl = reconstruction(logits, x), kl_divergence(mu, logvar)
-    loss = recon.mean() + tc.beta * kl.mean()
+    recon, kl_each = reconstruction(logits, x), kl_per_latent(mu, logvar)
+    kl = kl_each.sum(dim=1)
+    weighted = kl if kl_weight is None else (kl_each * kl_weight).sum(dim=1)
+    loss = recon.mean() + tc.beta * weighted.mean()
     return StepResult(loss, recon, kl, torch.zeros(()), ["shuffled"] * len(x))
+
+
+def latent_kl_weight(mc: ModelConfig, tc: TrainConfig, device: torch.device | None = None) -> torch.Tensor | None:
+    """[L] KL weight of each latent in DC-IGN training relative to beta: 1 for tied latents,
+    `train.beta_intrinsic` for intrinsic ones; None when that is 1 (the paper: one weight for all)."""
+    if tc.beta_intrinsic == 1.0:
+        return None
+    tied = tied_mask(mc.owned, mc.latents)
+    return torch.where(tied, 1.0, tc.beta_intrinsic).to(device)
 
 
 def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, tc: TrainConfig,
@@ -121,7 +134,10 @@ def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, 
         kl_each = kl_per_latent(mu, logvar)
         pull = pull_loss(mu3, mask)
     kl = kl_each.sum(dim=1)
-    penalised = free_bits_kl(kl_each, tied_mask(mc.owned, L).to(x.device), tc.free_bits) if tc.free_bits else kl
+    weight = latent_kl_weight(mc, tc, x.device)
+    weighted = kl_each if weight is None else kl_each * weight
+    penalised = (free_bits_kl(weighted, tied_mask(mc.owned, L).to(x.device), tc.free_bits) if tc.free_bits
+                 else weighted.sum(dim=1))
     recon = reconstruction(model.decode(z), x)
     loss = recon.mean() + tc.beta * penalised.mean() + tc.pull * pull
     return StepResult(loss, recon, kl, pull.detach(), [s for s in sweeps for _ in range(K)])
@@ -131,13 +147,14 @@ class Objective(nn.Module):
     """One step's loss as a module (`forward(x, eps, sweeps)`; sweeps None = a VAE step), the unit
     DistributedDataParallel wraps: the clamp sits between encoder and decoder, inside forward."""
 
-    def __init__(self, model: VAE, mc: ModelConfig, tc: TrainConfig):
+    def __init__(self, model: VAE, mc: ModelConfig, tc: TrainConfig, kind: str = "dcign"):
         super().__init__()
-        self.model, self.mc, self.tc = model, mc, tc
+        self.model, self.mc, self.tc, self.kind = model, mc, tc, kind
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor, sweeps: list[str] | None) -> StepResult:
-        if sweeps is None:
-            return vae_step(self.model, x, self.tc, eps)
+        if sweeps is None:  # the baseline, or a DC-IGN warm-start / interleaved VAE step
+            weight = latent_kl_weight(self.mc, self.tc, x.device) if self.kind == "dcign" else None
+            return vae_step(self.model, x, self.tc, eps, weight)
         return dcign_step(self.model, x, sweeps, self.mc, self.tc, eps)
 
 
@@ -228,16 +245,24 @@ class Data:
 
 def check_split(kind: str, tc: TrainConfig, world: World) -> None:
     """Each rank takes an equal share of every step: fail before training if a step does not split."""
-    if kind == "vae" or tc.warm_start:
+    if kind == "vae" or tc.warm_start or tc.vae_every:
         world.share(tc.batch_size, "train.batch_size")
     if kind == "dcign":
         world.share(tc.sweeps_per_step, "train.sweeps_per_step")
 
 
+def is_vae_step(step: int, kind: str, tc: TrainConfig) -> bool:
+    """Whether step `step` (0-based) is a plain VAE step on shuffled images: every step of the baseline;
+    for DC-IGN the warm start, then every `train.vae_every`-th step."""
+    if kind == "vae" or step < tc.warm_start:
+        return True
+    return tc.vae_every > 0 and (step - tc.warm_start) % tc.vae_every == tc.vae_every - 1
+
+
 def next_batch(data: Data, step: int, kind: str, tc: TrainConfig,
                world: World = World()) -> tuple[torch.Tensor, list[str] | None]:
     """This rank's images of step `step` and, for a DC-IGN step, the sweep type of each stacked sweep."""
-    if kind == "vae" or step < tc.warm_start:
+    if is_vae_step(step, kind, tc):
         return data.image_batches().take(world.share(tc.batch_size, "train.batch_size")).images, None
     sampler = data.sweep_sampler()
     drawn = [sampler.draw() for _ in range(tc.sweeps_per_step)]  # the whole step: every rank keeps the stream
@@ -298,7 +323,7 @@ def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
                                  "optimizer": optimizer.state_dict(), "samplers": data.state_dict(),
                                  "rng": _get_rng(), "step": at, "fingerprint": finger})
 
-        objective = Objective(model, mc, tc)
+        objective = Objective(model, mc, tc, job.kind)
         if world.distributed:
             from torch.nn.parallel import DistributedDataParallel
 

@@ -65,10 +65,22 @@ def test_bad_values_name_their_key_in_one_line(path, value, words):
     assert words in message and "\n" not in message
 
 
-def test_bad_train_value_names_its_key():
+@pytest.mark.parametrize("key, value, words", [
+    ("free_bits", -1, "train.free_bits: must be >= 0"),
+    ("vae_every", -2, "train.vae_every: must be >= 0"),
+    ("beta_intrinsic", -0.5, "train.beta_intrinsic: must be a finite number >= 0"),
+    ("beta_intrinsic", float("inf"), "train.beta_intrinsic: must be a finite number >= 0"),
+    ("beta_intrinsic", float("nan"), "train.beta_intrinsic: must be a finite number >= 0"),
+])
+def test_bad_train_value_names_its_key(key, value, words):
     with pytest.raises(ConfigError) as err:
-        parse_params({**raw_params(), "train": {"free_bits": -1}})
-    assert "train.free_bits: must be >= 0" in str(err.value) and "\n" not in str(err.value)
+        parse_params({**raw_params(), "train": {key: value}})
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_paper_profile_declares_the_papers_training_procedure():
+    paper = load_params(ROOT / "profiles" / "paper.yaml").train
+    assert (paper.vae_every, paper.beta_intrinsic, paper.free_bits, paper.warm_start) == (0, 1.0, 0.0, 0)
 
 
 @pytest.mark.parametrize("address", ["", "10.0.0.5:6379", "head.cluster-1.example:6379", "[::1]:6379"])

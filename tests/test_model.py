@@ -134,6 +134,43 @@ def test_free_bits_spare_only_tied_latents_below_the_floor():
     assert torch.equal(free_bits_kl(kl, free, nats=0.0), kl.sum(dim=1))  # 0 nats: the plain KL
 
 
+def test_interleaved_vae_steps_follow_the_schedule_and_the_paper_has_none():
+    from config import TrainConfig
+    from model.train import is_vae_step
+
+    vae_steps = lambda tc, kind="dcign": [s for s in range(14) if is_vae_step(s, kind, tc)]  # noqa: E731
+    assert vae_steps(TrainConfig(warm_start=3)) == [0, 1, 2]  # vae_every 0, the paper: none after the warm start
+    assert vae_steps(TrainConfig(warm_start=3, vae_every=4)) == [0, 1, 2, 6, 10]
+    assert vae_steps(TrainConfig(vae_every=2)) == [1, 3, 5, 7, 9, 11, 13]
+    assert vae_steps(TrainConfig(vae_every=1)) == list(range(14))
+    assert vae_steps(TrainConfig(), kind="vae") == list(range(14))  # the baseline: every step
+
+
+def test_intrinsic_kl_weight_scales_only_the_intrinsic_latents():
+    from config import TrainConfig
+    from model.train import dcign_step, latent_kl_weight, vae_step
+
+    mc = ModelConfig(arch="conv4", latents=L, owned=OWNED, mirror=False)
+    assert latent_kl_weight(mc, TrainConfig()) is None  # beta_intrinsic 1: the paper's single weight
+    assert latent_kl_weight(mc, TrainConfig(beta_intrinsic=0.25)).tolist() == [1.0] * 4 + [0.25] * (L - 4)
+    torch.manual_seed(0)
+    model = build("conv4", 16, 1, L)
+    with torch.no_grad():
+        model.encoder.heads.linear.bias[:L] += 1.5  # posterior means away from 0: a KL of several nats
+    x, eps = torch.rand(8, 1, 16, 16), torch.randn(8, L)
+    sweeps = ["azimuth", "intrinsic"]
+    loss = {b: dcign_step(model, x, sweeps, mc, TrainConfig(beta=2.0, beta_intrinsic=b, pull=0.0), eps).loss.item()
+            for b in (0.0, 0.5, 1.0)}
+    mu, logvar = model.encode(x)
+    # the KL actually penalised is that of the clamped posterior; its intrinsic part is linear in the weight
+    assert loss[1.0] - loss[0.5] == pytest.approx(loss[0.5] - loss[0.0], rel=1e-3) and loss[1.0] > loss[0.0] + 1
+    plain = {b: vae_step(model, x, TrainConfig(beta=2.0), eps, latent_kl_weight(mc, TrainConfig(beta_intrinsic=b)))
+             for b in (0.0, 1.0)}
+    intrinsic_kl = kl_per_latent(mu, logvar)[:, 4:].sum(dim=1).mean().item()
+    assert plain[1.0].loss.item() - plain[0.0].loss.item() == pytest.approx(2.0 * intrinsic_kl, rel=1e-3)
+    assert torch.equal(plain[0.0].kl, plain[1.0].kl)  # the logged KL stays the unweighted bound's
+
+
 @pytest.mark.parametrize("arch", ["conv4", "paper"])
 @pytest.mark.parametrize("size", [32, 64, 150])
 def test_shapes(arch, size):
