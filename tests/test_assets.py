@@ -100,9 +100,12 @@ def test_generated_meshes_are_valid_canonical_and_closed_outward(name):
         assert np.isfinite(v).all() and np.isfinite(mesh.colors).all()
         assert mesh.colors.min() >= 0 and mesh.colors.max() <= 1
         assert mesh.faces.min() >= 0 and mesh.faces.max() < len(v)
-        lo, hi = v.min(axis=0), v.max(axis=0)
-        assert np.allclose((lo + hi) / 2, 0, atol=1e-5), "bounding box must be centred"
-        assert abs((hi - lo).max() - 1.0) < 1e-5, "largest extent must be 1"
+        if name == "faces":
+            _assert_portrait_frame(mesh)
+        else:
+            lo, hi = v.min(axis=0), v.max(axis=0)
+            assert np.allclose((lo + hi) / 2, 0, atol=1e-5), "bounding box must be centred"
+            assert abs((hi - lo).max() - 1.0) < 1e-5, "largest extent must be 1"
         assert geometry.triangle_areas(v, mesh.faces).min() > 1e-10, "degenerate triangle"
         for shell in _shells(mesh):
             assert shell.is_watertight, "every part is a closed shell"
@@ -111,14 +114,83 @@ def test_generated_meshes_are_valid_canonical_and_closed_outward(name):
             assert len(mesh.faces) >= 5000
 
 
+def _assert_portrait_frame(mesh: Mesh) -> None:
+    """Faces are framed on the head (skull and face, the first part): its box centred, its height fixed."""
+    head = mesh.vertices[:faces.HEAD_VERTICES].astype(np.float64)
+    lo, hi = head.min(axis=0), head.max(axis=0)
+    assert np.allclose((lo + hi) / 2, 0, atol=1e-5), "the head's bounding box must be centred"
+    assert abs((hi - lo)[2] - faces.HEAD_SIZE) < 1e-5, "the head's height must be HEAD_SIZE"
+    assert np.abs(mesh.vertices).max() <= 1.0, "hair and shoulders stay within [-1, 1]^3"
+
+
+def _closed_outward_parts(mesh: Mesh) -> int:
+    """Fast check (numpy/scipy) that every part is closed and wound outward; returns the part count.
+
+    Coincident vertices are welded; then every directed edge must occur exactly once and its reverse
+    exactly once (closed, consistently oriented), and every connected part must enclose positive volume.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    v = mesh.vertices.astype(np.float64)
+    _, weld = np.unique(np.round(v, 6), axis=0, return_inverse=True)
+    weld = weld.ravel()
+    f = weld[mesh.faces]
+    n = int(weld.max()) + 1
+    edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    assert (edges[:, 0] != edges[:, 1]).all(), "a collapsed triangle"
+    key = edges[:, 0] * n + edges[:, 1]
+    assert len(np.unique(key)) == len(key), "an edge is used twice in the same direction (open or flipped part)"
+    assert np.isin(edges[:, 1] * n + edges[:, 0], key).all(), "an edge has no partner (open part)"
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    count, label = connected_components(graph, directed=False)
+    part = label[f[:, 0]]
+    w = v[mesh.faces]
+    vol = np.einsum("ij,ij->i", w[:, 0], np.cross(w[:, 1], w[:, 2])) / 6.0
+    volumes = np.bincount(part, weights=vol, minlength=count)[np.unique(part)]
+    assert (volumes > 0).all(), "a part is inside out"
+    return len(volumes)
+
+
+def _assert_valid_face(mesh: Mesh) -> None:
+    v = mesh.vertices.astype(np.float64)
+    assert len(v) and len(mesh.faces)
+    assert np.isfinite(v).all() and np.isfinite(mesh.colors).all()
+    assert mesh.colors.min() >= 0 and mesh.colors.max() <= 1
+    assert mesh.faces.min() >= 0 and mesh.faces.max() < len(v)
+    _assert_portrait_frame(mesh)
+    assert geometry.triangle_areas(v, mesh.faces).min() > 1e-10, "degenerate triangle"
+    assert _closed_outward_parts(mesh) >= 6  # head, 2 eyes, 2 ears, neck at least
+
+
 def test_faces_face_minus_y_and_stand_up():
-    mesh = faces.build(_identity(faces, 0))
-    v = mesh.vertices
-    # The nose tip is the most forward point: central in X, toward -Y, in the upper half of the mesh.
-    tip = v[np.argmin(v[:, 1])]
-    assert abs(tip[0]) < 0.05 and tip[2] > -0.2
-    # The neck stump is at the bottom, behind the face.
-    assert v[np.argmin(v[:, 2])][1] > tip[1]
+    for i in range(6):
+        mesh = faces.build(_identity(faces, i))
+        v = mesh.vertices
+        head = v[:faces.HEAD_VERTICES]
+        # The nose tip is the head's most forward point: central in X, toward -Y, in the upper half.
+        tip = head[np.argmin(head[:, 1])]
+        assert abs(tip[0]) < 0.05 and tip[2] > -0.2
+        # Nothing (hair, beard, chest) reaches further forward than the nose, except a long beard's tip
+        # low on the chin.
+        ahead = v[v[:, 1] < tip[1] - 1e-6]
+        assert len(ahead) == 0 or ahead[:, 2].max() < -0.25
+        # The crown is on top; the neck or the shoulders are at the bottom, behind the face.
+        assert abs(head[np.argmax(head[:, 2])][0]) < 0.1
+        assert v[np.argmin(v[:, 2])][1] > tip[1] and v[:, 2].min() < head[:, 2].min()
+
+
+def test_faces_portrait_frame_ignores_hair_and_shoulders():
+    """The head keeps its size and place whatever the hair or bust: the renders frame the head."""
+    base = dict(_identity(faces, 0), hair_style=0.0, bust=0.0, facial_hair=0.0)
+    ref = faces.build(base).vertices[:faces.HEAD_VERTICES]
+    tall = faces.build(dict(base, hair_style=float(faces.HAIR_STYLES.index("afro")), hair_volume=1.0,
+                            bust=1.0, shoulder_width=faces.PARAMS["shoulder_width"][1],
+                            facial_hair=float(faces.FACIAL_HAIR.index("beard")), beard_length=1.0))
+    assert np.array_equal(tall.vertices[:faces.HEAD_VERTICES], ref)
+    v = tall.vertices
+    assert v[:, 2].max() > ref[:, 2].max() + 0.1, "the afro rises above the head"
+    assert v[:, 2].min() < -0.75 and np.ptp(v[:, 0]) > 2 * np.ptp(ref[:, 0]), "shoulders leave the head's frame"
 
 
 def test_chairs_stand_on_the_floor_with_the_back_behind():
@@ -135,9 +207,64 @@ def test_chairs_stand_on_the_floor_with_the_back_behind():
 
 def test_faces_have_at_least_twenty_continuous_parameters_within_ranges():
     p = _identity(faces, 0)
-    assert len(faces.PARAMS) >= 20 and set(p) == set(faces.PARAMS)
+    assert len(faces.PARAMS) >= 20 and set(p) == set(faces.PARAMS) | set(faces.CHOICES)
     for k, (lo, hi) in faces.PARAMS.items():
         assert lo <= p[k] <= hi and p[k] == round(p[k], 6)
+
+
+def test_face_sampling_covers_every_range_and_option():
+    draws = [_identity(faces, i) for i in range(600)]
+    for p in draws:
+        assert all(isinstance(x, float) for x in p.values()), "an identity is a flat dict of floats"
+        assert set(p) == set(faces.PARAMS) | set(faces.CHOICES)
+        for k, (lo, hi) in faces.PARAMS.items():
+            assert lo <= p[k] <= hi and p[k] == round(p[k], 6), k
+        for k, n in faces.CHOICES.items():
+            assert p[k] == int(p[k]) and 0 <= p[k] < n, k
+    for k, n in faces.CHOICES.items():
+        assert {int(p[k]) for p in draws} == set(range(n)), f"{k}: not every option is drawn"
+    for k, (lo, hi) in faces.PARAMS.items():
+        values = np.array([p[k] for p in draws])
+        assert values.min() < lo + 0.15 * (hi - lo) and values.max() > hi - 0.15 * (hi - lo), f"{k} misses its range"
+    # Correlations that make them look like people: women have no facial hair; men have wider jaws and
+    # heavier brows; grey hair comes with age.
+    women = [p for p in draws if p["sex"] == 0]
+    men = [p for p in draws if p["sex"] == 1]
+    assert women and men and all(p["facial_hair"] == 0 for p in women)
+    for k in ("jaw_width", "brow_ridge", "shoulder_width"):
+        assert np.mean([p[k] for p in men]) > np.mean([p[k] for p in women])
+    grey = faces.HAIR_COLORS.index("grey")
+    assert np.mean([p["age"] for p in draws if p["hair_color"] == grey]) > \
+        np.mean([p["age"] for p in draws if p["hair_color"] != grey]) + 0.2
+    assert len({tuple(p.values()) for p in draws}) == len(draws)
+
+
+def _face_extremes():
+    """(label, identity) for each end of every continuous range and each option of every choice."""
+    # Long hair, a beard and shoulders: every parameter then plays a part.
+    base = dict(_identity(faces, 0), hair_style=float(faces.HAIR_STYLES.index("long")),
+                facial_hair=float(faces.FACIAL_HAIR.index("beard")), bust=1.0)
+    for k, (lo, hi) in faces.PARAMS.items():
+        yield f"{k}={lo}", dict(base, **{k: lo})
+        yield f"{k}={hi}", dict(base, **{k: hi})
+    for k, n in faces.CHOICES.items():
+        for option in range(n):
+            yield f"{k}={option}", dict(base, **{k: float(option)})
+    # Extremes together: the biggest hair on the smallest head, the thinnest on the biggest.
+    small = {k: lo for k, (lo, hi) in faces.PARAMS.items()}
+    big = {k: hi for k, (lo, hi) in faces.PARAMS.items()}
+    for style in range(len(faces.HAIR_STYLES)):
+        for beard in (2, 3):
+            yield f"all low, style {style}", dict(base, **small, hair_style=float(style), facial_hair=float(beard))
+            yield f"all high, style {style}", dict(base, **big, hair_style=float(style), facial_hair=float(beard))
+
+
+def test_face_range_extremes_and_every_option_build_valid_meshes():
+    for label, p in _face_extremes():
+        try:
+            _assert_valid_face(faces.build(p))
+        except AssertionError as err:
+            raise AssertionError(f"{label}: {err}") from None
 
 
 def test_chair_identities_stay_within_their_declared_choices_and_ranges():
@@ -309,17 +436,68 @@ def test_identity_parameters_change_the_geometry(name):
     # Each single shape parameter moves the mesh by itself (chairs: per type, in
     # test_each_parameter_a_chair_type_reads_changes_its_mesh).
     base = _identity(gen, 0)
+    if name == "faces":  # long hair, a beard and shoulders: every shape parameter plays a part
+        base.update(hair_style=float(faces.HAIR_STYLES.index("long")), facial_hair=3.0, bust=1.0)
     ranges = faces.PARAMS if name == "faces" else {}
     for key, (lo, hi) in ranges.items():
-        if key.endswith("tone") or key in ("lip_tint", "hairline"):
-            continue  # albedo parameters
+        if key in faces.ALBEDO:
+            continue
         m_lo, m_hi = gen.build(dict(base, **{key: lo})), gen.build(dict(base, **{key: hi}))
-        assert np.abs(m_lo.vertices - m_hi.vertices).max() > 1e-3, f"{key} does not change the mesh"
+        moved = m_lo.vertices.shape != m_hi.vertices.shape or np.abs(m_lo.vertices - m_hi.vertices).max() > 1e-3
+        assert moved, f"{key} does not change the mesh"
 
 
 def test_face_albedo_varies_between_identities():
     a, b = faces.build(dict(_identity(faces, 0), skin_tone=0.0)), faces.build(dict(_identity(faces, 0), skin_tone=1.0))
     assert a.colors.mean() - b.colors.mean() > 0.2
+
+
+def test_face_albedo_parameters_change_only_colours_and_every_option_shows():
+    base = dict(_identity(faces, 0), bust=1.0)
+    for key in faces.ALBEDO:
+        lo, hi = faces.PARAMS[key]
+        m_lo, m_hi = faces.build(dict(base, **{key: lo})), faces.build(dict(base, **{key: hi}))
+        assert np.array_equal(m_lo.vertices, m_hi.vertices), f"{key} moves the mesh"
+        assert np.abs(m_lo.colors - m_hi.colors).max() > 0.03, f"{key} does not change the colours"
+    for key, n in faces.CHOICES.items():
+        meshes = [faces.build(dict(base, **{key: float(k)})) for k in range(n)]
+        for k, m in enumerate(meshes[1:], 1):
+            same = m.vertices.shape == meshes[0].vertices.shape and np.array_equal(m.vertices, meshes[0].vertices) \
+                and np.allclose(m.colors, meshes[0].colors, atol=0.02)
+            assert not same, f"{key}={k} looks like {key}=0"
+
+
+def test_face_hair_styles_have_their_shapes():
+    """Hair is geometry: no shell when bald, a thin one for a buzz cut, volume for an afro, hair below the
+    chin when long, a bun or a ponytail behind the head."""
+    base = dict(_identity(faces, 0), bust=0.0, facial_hair=0.0, hair_volume=0.6, hair_length=0.8)
+    head = faces.build(dict(base, hair_style=0.0, hair_volume=0.3))  # bald (a fringe from volume 0.5 on)
+    ref = head.vertices[:faces.HEAD_VERTICES]
+    top, back, chin = ref[:, 2].max(), ref[:, 1].max(), ref[:, 2].min()
+
+    def hair(name):  # the hair parts come after the parts a bald head has
+        return faces.build(dict(base, hair_style=float(faces.HAIR_STYLES.index(name)))).vertices[len(head.vertices):]
+
+    assert _closed_outward_parts(head) == 6, "bald: head, eyes, ears, neck"
+    assert len(hair("bald")) > 0, "a horseshoe fringe"
+    buzz = hair("buzz")
+    assert 0 < buzz[:, 2].max() - top < 0.02
+    afro = hair("afro")
+    assert afro[:, 2].max() - top > 0.08 and np.ptp(afro[:, 0]) > np.ptp(ref[:, 0]) + 0.15
+    assert hair("long")[:, 2].min() < chin - 0.05
+    bun, pony = hair("bun"), hair("ponytail")
+    assert max(bun[:, 1].max() - back, bun[:, 2].max() - top) > 0.08, "a bun stands out behind or on top"
+    assert pony[:, 1].max() > back + 0.08
+    assert pony[:, 2].min() < bun[:, 2].min() - 0.05
+
+
+def test_face_skin_spans_very_light_to_very_dark():
+    base = dict(_identity(faces, 0), facial_hair=0.0)
+    lum = []
+    for tone in (0.0, 1.0):
+        c = faces.build(dict(base, skin_tone=tone)).colors[:faces.HEAD_VERTICES].astype(np.float64)
+        lum.append(np.median(c @ [0.2126, 0.7152, 0.0722]))
+    assert lum[0] > 0.65 and lum[1] < 0.2
 
 
 # ------------------------------------------------------------------------------ catalog and CLI
