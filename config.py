@@ -111,7 +111,12 @@ class LightSettings:
     strength: float = 3.0
     """Sun strength (irradiance, W/m²)."""
     ambient: float = 0.08
-    """Uniform fill light from the world, so the unlit side is not pure black. Background stays black."""
+    """Uniform fill light, so the unlit side is not pure black. Background stays black."""
+    fill: Literal["world", "flat"] = "world"
+    """How the fill light shades: `world`, a uniform white sky that the object shadows itself from (ambient
+    occlusion, which Cycles samples: grainy at few samples wherever the sky is half hidden, as under a
+    jaw above the shoulders); `flat`, an unshadowed ambient term, albedo x ambient, as in a rasteriser
+    (noise-free at any sample count)."""
     frame: Literal["camera", "object"] = "camera"
     """Frame of the light's azimuth: `camera` (the paper: the object turns before a fixed camera and
     light, so the light factor is independent of pose in the image) or `object` (light fixed in the

@@ -14,7 +14,9 @@ Geometry conventions (all angles in degrees; objects are centred, unit size, +Z 
   lights the side facing the camera, and pose and light are independent factors of the image.
   With `light.frame: object` the light stays put while the camera orbits.
 - world: pure black where a camera ray escapes (plain background like the paper's faces), but a
-  uniform white fill of strength `light.ambient` for every other ray, so shadows are not pitch black.
+  uniform white fill of strength `light.ambient` for every other ray, so shadows are not pitch black
+  (`light.fill: world`); or, with `light.fill: flat`, a black world and the same fill as an unshadowed
+  ambient term of the material (albedo x ambient), which has no sampling noise.
 
 `Scene` is built once per process and then re-posed and re-meshed per frame; every Cycles setting
 that affects pixels is set here explicitly (the factory defaults are 4096 spp, adaptive sampling,
@@ -227,7 +229,8 @@ class Scene:
         mix = nodes.new("ShaderNodeMixShader")
         fill = nodes.new("ShaderNodeBackground")
         fill.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
-        fill.inputs["Strength"].default_value = self.spec.light.ambient
+        # A flat fill is the material's own ambient term (`_material`), not light from the sky.
+        fill.inputs["Strength"].default_value = self.spec.light.ambient if self.spec.light.fill == "world" else 0.0
         black = nodes.new("ShaderNodeBackground")
         black.inputs["Color"].default_value = (0.0, 0.0, 0.0, 1.0)
         black.inputs["Strength"].default_value = 0.0
@@ -247,6 +250,11 @@ class Scene:
             attr.attribute_type = "GEOMETRY"
             attr.attribute_name = name
             links.new(attr.outputs[output], bsdf.inputs[socket])
+            if name == "albedo" and self.spec.light.fill == "flat":
+                # Unshadowed ambient: what a white sky of strength `ambient` gives an unoccluded Lambertian
+                # surface, albedo x ambient, emitted directly, so no sample is spent (or noisy) on it.
+                links.new(attr.outputs[output], bsdf.inputs["Emission Color"])
+                bsdf.inputs["Emission Strength"].default_value = self.spec.light.ambient
         bsdf.inputs["Specular IOR Level"].default_value = SPECULAR
         return mat
 

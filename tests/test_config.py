@@ -54,6 +54,7 @@ def edited(path: str, value):
     ("datasets.faces.camera.distance", 0.1, "datasets.faces.camera.distance"),
     ("datasets.faces.light.elevation", 95, "datasets.faces.light.elevation"),
     ("datasets.faces.light.ambient", -1, "datasets.faces.light.ambient"),
+    ("datasets.faces.light.fill", "sky", "datasets.faces.light.fill: is 'sky'; choose one of: world, flat"),
     ("datasets.faces.spacing", "log", "datasets.faces.spacing"),
     ("datasets.faces.source", {"kind": "folder"}, "datasets.faces.source.path: is empty"),
     ("datasets", {}, "datasets: is empty"),

@@ -362,3 +362,41 @@ def test_every_option_is_in_help():
     for option in ("--factor", "--dataset", "--groups", "--steps", "--range", "--size", "--samples",
                    "--workers", "--out", "--seed"):
         assert option in res.stdout
+
+
+def test_flat_fill_has_no_sampling_grain_where_the_world_fill_has(tmp_path):
+    """`light.fill: flat` shades the fill as albedo x ambient without sampling: at 4 spp it matches 64 spp,
+    while the world fill's ambient occlusion under an overhang is grainy (the faces' jaw above shoulders)."""
+    import dataclasses
+    import multiprocessing
+
+    from assets.geometry import merge
+    from assets.mesh import Mesh, write_ply
+    from render.plan import Frame
+    from render.scene import SceneSpec
+    from tests.render_fixtures import blob
+
+    head = blob(0)
+    plate = Mesh(np.array([[-1.0, -1.0, -0.2], [1.0, -1.0, -0.2], [1.0, 1.0, -0.2], [-1.0, 1.0, -0.2]]) * [1, 1, 1],
+                 np.array([[0, 1, 2], [0, 2, 3]]), np.full((4, 3), 0.6))
+    head = Mesh(head.vertices + [0, 0, 0.35], head.faces, head.colors)
+    write_ply(tmp_path / "scene.ply", merge([head, plate]))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params(max_bounces=0, size=64)))
+    params = load_params(tmp_path / "params.yaml")
+    ds = params.dataset("faces")
+    frames = [Frame("train", 0, 0, 0, 20.0, 5.0, 60.0)]
+    images = {}
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # Blender in its own process, as in production
+        for fill in ("world", "flat"):
+            for spp in (4, 64):
+                spec = SceneSpec(dataclasses.replace(params.render, samples=spp),
+                                 ds.camera, dataclasses.replace(ds.light, fill=fill, ambient=0.3), params.seed)
+                (png,) = pool.apply(runner.render_sweep_bytes, (spec, {0: str(tmp_path / "scene.ply")}, frames))
+                images[fill, spp] = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(float)
+    # inside the object, away from its silhouette (anti-aliasing differs there at any fill)
+    mask = cv2.erode((images["world", 64] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    grain = {fill: np.abs(images[fill, 4] - images[fill, 64])[mask].mean() for fill in ("world", "flat")}
+    assert grain["world"] > 2.5, grain  # the world fill's occlusion is sampled: grainy at 4 spp
+    assert grain["flat"] < 0.4 * grain["world"], grain  # what remains is the sun's soft shadow edge
+    # the fill still lights what the sun does not reach (the plate under the blob's shadow)
+    assert images["flat", 64][mask].min() > 20 and images["world", 64][mask].min() > 0
