@@ -1,7 +1,7 @@
 """Parametric human busts: an identity (a flat dict of floats) in, a closed, portrait-framed mesh out.
 
-In: `sample(rng)` draws an identity: 7 discrete choices stored as whole numbers (`CHOICES`: sex, hair
-style and colour, facial hair, bust, neckline, clothing colour) and continuous numbers (`PARAMS`:
+In: `sample(rng)` draws an identity: 8 discrete choices stored as whole numbers (`CHOICES`: sex, hair
+style and colour, facial hair, bust, neckline, clothing colour, painted or plain finish) and continuous numbers (`PARAMS`:
 skull, face, ears, age, neck and shoulders, hair, albedo), with realistic correlations (men have
 squarer jaws, heavier brows and often short hair or a beard; grey hair and a receding hairline
 come with age). Out: `build(p)`, a `Mesh` of closed, outward-wound shells with per-vertex albedo.
@@ -46,6 +46,9 @@ HAIR_STYLES = ("bald", "buzz", "short", "medium", "long", "afro", "bun", "ponyta
 HAIR_COLORS = ("black", "brown", "blond", "red", "grey")
 FACIAL_HAIR = ("none", "stubble", "moustache", "beard")
 BUSTS = ("neck", "shoulders")
+FINISHES = ("painted", "plain")
+"""`plain`: one albedo for the whole bust, as a plaster, stone or bronze sculpture, or a scan without a
+texture: pose and light must then be read from shading and silhouette alone (one head in six)."""
 NECKLINES = ("crew", "v", "scoop")
 CLOTHES = ("white", "black", "navy", "grey", "red", "green", "beige", "blue")
 _BANGS = ("medium", "long", "bun", "ponytail")  # the styles that can have bangs (`fringe`)
@@ -58,6 +61,7 @@ CHOICES: dict[str, int] = {  # name -> number of options (stored as whole-number
     "bust": len(BUSTS),
     "neckline": len(NECKLINES),
     "clothing_color": len(CLOTHES),
+    "finish": len(FINISHES),
 }
 
 PARAMS: dict[str, tuple[float, float]] = {
@@ -190,6 +194,7 @@ def sample(rng: np.random.Generator) -> dict[str, float]:
         "bust": float(rng.integers(2)),
         "neckline": float(rng.integers(len(NECKLINES))),
         "clothing_color": float(rng.integers(len(CLOTHES))),
+        "finish": _pick(rng, [5.0, 1.0]),  # drawn last: the other numbers of a seed stay what they were
     }
     return {**choice, **p}
 
@@ -212,7 +217,15 @@ def build(p: dict[str, float]) -> Mesh:
     parts += _hair(p, f, look)
     if FACIAL_HAIR[int(p["facial_hair"])] in ("moustache", "beard"):
         parts.append(_beard(p, f, look))
-    return _portrait(g.merge(parts), head.vertices)
+    mesh = g.merge(parts)
+    if FINISHES[int(p["finish"])] == "plain":
+        mesh = Mesh(mesh.vertices, mesh.faces, np.full_like(mesh.colors, _plain_tone(p)))
+    return _portrait(mesh, head.vertices)
+
+
+def _plain_tone(p: dict[str, float]) -> float:
+    """A sculpture's albedo, from white plaster to dark bronze, set by the skin-tone number."""
+    return 0.82 - 0.55 * (p["skin_tone"] - PARAMS["skin_tone"][0]) / (PARAMS["skin_tone"][1] - PARAMS["skin_tone"][0])
 
 
 def _portrait(mesh: Mesh, head: np.ndarray) -> Mesh:

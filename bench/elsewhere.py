@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,8 @@ def main() -> None:
     ap.add_argument("--up", default="Y", help="Up axis of the files (default Y, as glTF).")
     ap.add_argument("--forward", default="Z", help="Axis the objects face (default Z, as glTF).")
     ap.add_argument("--models", nargs="+", default=["dcign", "vae"])
+    ap.add_argument("--checkpoint", type=Path, action="append", default=[],
+                    help="Score these checkpoints instead of models/<dataset>-<model>.pt (e.g. a bench/tune.py run).")
     ap.add_argument("--work", type=Path, default=ROOT / "tmp" / "elsewhere")
     args = ap.parse_args()
 
@@ -53,7 +56,11 @@ def main() -> None:
         groups={s: GROUPS for s in base.groups}, test_groups=TEST_GROUPS)
     params = dataclasses.replace(params, datasets={**params.datasets, name: ds})
     args.work.mkdir(parents=True, exist_ok=True)
-    checkpoints = {m: ROOT / "models" / f"{args.dataset}-{m}.pt" for m in args.models}
+    # A tuning run's checkpoint is tmp/tune/<dataset>/<run>/model.pt: named after its run folder, so the
+    # outputs (<dataset>-elsewhere-from-<name>) of two runs do not overwrite each other.
+    checkpoints = ({c.parent.name if c.stem == "model" else c.stem: c.resolve() for c in args.checkpoint}
+                   if args.checkpoint else {f"{args.dataset}-{m}": ROOT / "models" / f"{args.dataset}-{m}.pt"
+                                            for m in args.models})
     os.chdir(args.work)  # data/, metrics/ and plots/ of the run live here
 
     start = time.perf_counter()
@@ -62,8 +69,13 @@ def main() -> None:
     pack_dataset(ds, params.shard, progress=True)
     built = time.perf_counter() - start
     for model, checkpoint in checkpoints.items():
+        if checkpoint.stem != model:  # evaluate_checkpoint names its outputs after the file
+            named = args.work / "checkpoints" / f"{model.replace(' ', '_').replace(',', '')}.pt"
+            named.parent.mkdir(exist_ok=True)
+            shutil.copyfile(checkpoint, named)
+            checkpoint = named
         metrics, paths = evaluate_checkpoint(params, name, checkpoint, args.work)
-        print(f"\n{args.dataset}-{model} on {len(files)} meshes from {args.folder} ({paths.metrics}):\n")
+        print(f"\n{model} on {len(files)} meshes from {args.folder} ({paths.metrics}):\n")
         print(markdown(metrics))
     print(f"\nrenders + shards {built:.0f} s, total {time.perf_counter() - start:.0f} s")
 

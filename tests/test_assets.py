@@ -447,13 +447,25 @@ def test_identity_parameters_change_the_geometry(name):
         assert moved, f"{key} does not change the mesh"
 
 
+def test_plain_faces_are_one_albedo_sculptures_of_the_same_geometry():
+    painted = dict(_identity(faces, 0), finish=0.0, bust=1.0)
+    plain = dict(painted, finish=float(faces.FINISHES.index("plain")))
+    a, b = faces.build(painted), faces.build(plain)
+    assert np.array_equal(a.vertices, b.vertices) and np.array_equal(a.faces, b.faces)
+    assert np.ptp(b.colors) == 0 and np.ptp(a.colors) > 0.3  # painted: skin, hair, eyes; plain: one tone
+    light, dark = (faces.build(dict(plain, skin_tone=t)).colors[0, 0] for t in faces.PARAMS["skin_tone"])
+    assert light > 0.75 and dark < 0.3  # plaster to bronze
+    share = np.mean([_identity(faces, i)["finish"] for i in range(600)])
+    assert 0.1 < share < 0.25  # about one head in six
+
+
 def test_face_albedo_varies_between_identities():
     a, b = faces.build(dict(_identity(faces, 0), skin_tone=0.0)), faces.build(dict(_identity(faces, 0), skin_tone=1.0))
     assert a.colors.mean() - b.colors.mean() > 0.2
 
 
 def test_face_albedo_parameters_change_only_colours_and_every_option_shows():
-    base = dict(_identity(faces, 0), bust=1.0)
+    base = dict(_identity(faces, 0), bust=1.0, finish=0.0)
     for key in faces.ALBEDO:
         lo, hi = faces.PARAMS[key]
         m_lo, m_hi = faces.build(dict(base, **{key: lo})), faces.build(dict(base, **{key: hi}))
