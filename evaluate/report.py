@@ -196,7 +196,9 @@ def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figu
               f"- test images: {s['test_images']}; iid test images: {s['iid_test_images']}",
               f"- training steps: DC-IGN {d['sizes']['train_steps']}, baseline {v['sizes']['train_steps']}; "
               f"train params: lr {params.train.lr}, beta {params.train.beta}, clamp {params.train.clamp}, "
-              f"pull {params.train.pull}, mix {dict(params.train.mix)}",
+              f"pull {params.train.pull}, mix {dict(params.train.mix)}, free bits {params.train.free_bits}, "
+              f"warm start {params.train.warm_start}, VAE step every {params.train.vae_every or 'never'}, "
+              f"intrinsic KL weight {params.train.beta_intrinsic}",
               f"- evaluate params: {dict(vars(params.evaluate))}", ""]
     return "\n".join(lines)
 

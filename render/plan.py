@@ -136,8 +136,13 @@ def _sweep(ds: DatasetConfig, factor: str, split: str, group: int, steps: int,
         replace = len(meshes) < steps
         mesh_ids = rng.choice(meshes, size=steps, replace=replace)
         if len(set(mesh_ids.tolist())) < 2:
-            raise ConfigError(f"an intrinsic sweep needs at least 2 distinct {split} meshes; "
-                              f"raise datasets.{ds.name}.meshes.{split}")
+            if len(set(meshes)) < 2:
+                raise ConfigError(f"an intrinsic sweep needs at least 2 distinct {split} meshes; "
+                                  f"raise datasets.{ds.name}.meshes.{split}")
+            # Drawn with replacement from few meshes, every draw hit one mesh: the last frame takes another
+            # (only such sweeps draw this extra number, so every other sweep stays as it was).
+            others = [m for m in meshes if m != mesh_ids[0]]
+            mesh_ids[-1] = others[int(rng.integers(len(others)))]
         values = [fixed] * steps
     else:
         mesh_ids = np.full(steps, rng.choice(meshes))

@@ -141,6 +141,53 @@ def test_rendered_is_what_the_loader_yields(repo):
     assert train_meshes and test_meshes and not train_meshes & test_meshes
 
 
+def test_a_faces_model_is_scored_on_heads_made_elsewhere(repo, tmp_path):
+    """Cross-dataset evaluation on the tiny profile: head meshes from outside (OBJ files, Y up, facing +Z,
+    as glTF exporters write them) go through the folder source, are rendered and sharded by the CLI, and
+    the faces DC-IGN is scored on them with --checkpoint; its own evaluation is left untouched."""
+    import trimesh
+
+    from assets import faces
+
+    path, env = repo
+    heads = path / "elsewhere"
+    heads.mkdir(exist_ok=True)
+    to_y_up = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]])  # canonical (+Z up, facing -Y) -> Y up, facing +Z
+    for i in range(4):
+        mesh = faces.build(faces.sample(np.random.default_rng([99, i])))
+        trimesh.Trimesh(mesh.vertices @ to_y_up.T, mesh.faces, process=False).export(heads / f"head_{i}.obj")
+    raw = yaml.safe_load((path / "params.yaml").read_text())
+    other = json.loads(json.dumps(raw["datasets"]["faces"]))
+    other.update(source={"kind": "folder", "path": "elsewhere", "up_axis": "Y", "forward_axis": "Z"},
+                 meshes={"train": 2, "test": 2})  # intrinsic sweeps need 2 train meshes
+    raw["datasets"]["elsewhere"] = other
+    params = tmp_path / "params-elsewhere.yaml"  # the repository's params.yaml stays as it is
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    cli = [BIN / "python", "cli.py", "--params", str(params)]
+    own = (path / "metrics" / "faces-dcign.json").read_bytes()
+
+    run([*cli, "assets", "--dataset", "elsewhere"], path, env)
+    for name in RENDER_SETS:
+        run([*cli, "render", "--dataset", "elsewhere", "--factor", name], path, env)
+    run([*cli, "shard", "--dataset", "elsewhere"], path, env)
+    out = run([*cli, "evaluate", "--dataset", "elsewhere", "--checkpoint", "models/faces-dcign.pt"], path, env)
+
+    metrics = json.loads((path / "metrics" / "elsewhere-from-faces-dcign.json").read_text())
+    assert metrics["trained_on"] == "faces" and metrics["dataset"] == "elsewhere"
+    assert set(metrics["mesh_names"].values()) == {f"head_{i}.obj" for i in range(4)}
+    train_id = {str(i) for i in open_split(path / "data/shards/elsewhere", "train").all_images()[2].tolist()}
+    for f in ("azimuth", "elevation", "light"):
+        tied = metrics["tied"][f]
+        assert tied["latent"] == ("azimuth", "elevation", "light").index(f)  # the latent it was trained to own
+        # the model saw none of these meshes: the train split's mesh is scored too
+        assert train_id & set(tied["per_mesh"]) and set(tied["per_mesh"]) <= {"0", "1", "2", "3"}
+        assert all(0.0 <= v <= 1.0 for v in tied["per_mesh"].values())
+        assert tied["per_mesh_mean"] == pytest.approx(np.mean(list(tied["per_mesh"].values())))
+    assert "mean over meshes" in out and "head_" in out  # the per-mesh table names the files
+    assert (path / "plots" / "elsewhere-from-faces-dcign" / "rerender.png").is_file()
+    assert (path / "metrics" / "faces-dcign.json").read_bytes() == own
+
+
 def test_new_chairs_azimuth_range_stales_every_chairs_render_only(repo):
     path, _ = repo
     names = stages(path)

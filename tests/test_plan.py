@@ -128,3 +128,14 @@ def test_range_is_refused_for_intrinsic_and_unknown_factors(ds):
 def test_intrinsic_needs_two_distinct_meshes(ds):
     with pytest.raises(ConfigError, match="at least 2 distinct"):
         plan(PlanRequest(ds, "intrinsic", 0, [0], [1]))
+
+
+def test_intrinsic_sweeps_from_two_meshes_always_hold_both(ds):
+    """With replacement from 2 meshes, a draw can hit one mesh on every frame (1 in 8 for 4 frames): such
+    a sweep was refused ('raise meshes.train') though 2 meshes exist; it now takes the other mesh last."""
+    sweeps = [s for seed in range(40)
+              for s in plan(PlanRequest(ds, "intrinsic", seed, [0, 1], [2, 3], groups=4, steps=4))]
+    assert len(sweeps) == 40 * (4 + ds.test_groups)
+    assert all({f.mesh for f in s.frames} in ({0, 1}, {2, 3}) for s in sweeps)
+    again = [s for seed in range(40) for s in plan(PlanRequest(ds, "intrinsic", seed, [0, 1], [2, 3], groups=4, steps=4))]
+    assert again == sweeps  # still a pure function of the request
