@@ -197,6 +197,24 @@ def _coincident_triangles(c: np.ndarray, alive: np.ndarray) -> tuple[np.ndarray,
     return kept, idx[first_opp], int(removed.sum()) - n_opposite, n_opposite
 
 
+def _edge_pairs(t: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The directed edges of triangles t [M, 3] and the face pairs across edges that exactly two faces share.
+
+    Returns (frm, to, face, order, counts, a, b): the 3M directed edges (start, end, face of each);
+    `order` sorts them by undirected edge, `counts` is the size of each run of one edge in that order;
+    a, b index the two directed copies of every edge with exactly two faces.
+    """
+    frm, to = t.ravel(), t[:, [1, 2, 0]].ravel()
+    face = np.repeat(np.arange(len(t)), 3)
+    key = np.minimum(frm, to) * (int(t.max()) + 1) + np.maximum(frm, to)
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    counts = np.diff(np.r_[starts, len(k)])
+    two = starts[counts == 2]
+    return frm, to, face, order, counts, order[two], order[two + 1]
+
+
 def _coincident_quads(v: np.ndarray, f: np.ndarray, c: np.ndarray, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A flat quad present twice with opposite winding but split along the other diagonal: drop the later copy.
 
@@ -207,16 +225,8 @@ def _coincident_quads(v: np.ndarray, f: np.ndarray, c: np.ndarray, alive: np.nda
     if len(idx) < 4:
         return empty, empty
     t = c[idx]
-    frm, to = t.ravel(), t[:, [1, 2, 0]].ravel()
     third = t[:, [2, 0, 1]].ravel()  # the vertex opposite each directed edge
-    face = np.repeat(np.arange(len(idx)), 3)
-    key = np.minimum(frm, to) * (int(t.max()) + 1) + np.maximum(frm, to)
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    counts = np.diff(np.r_[starts, len(k)])
-    two = starts[counts == 2]
-    a, b = order[two], order[two + 1]
+    frm, to, face, _, _, a, b = _edge_pairs(t)
     # A quad candidate: two triangles across an edge, wound consistently (edge run both ways), and flat.
     ok = frm[a] == to[b]
     a, b = a[ok], b[ok]
@@ -285,15 +295,7 @@ def _orientation(v: np.ndarray, f: np.ndarray, c: np.ndarray, alive: np.ndarray)
         return flip, part
     t = c[idx]
     m = len(idx)
-    frm, to = t.ravel(), t[:, [1, 2, 0]].ravel()
-    face = np.repeat(np.arange(m), 3)
-    key = np.minimum(frm, to) * (int(t.max()) + 1) + np.maximum(frm, to)
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    counts = np.diff(np.r_[starts, len(k)])
-    two = starts[counts == 2]
-    a, b = order[two], order[two + 1]
+    frm, to, face, order, counts, a, b = _edge_pairs(t)
     fa, fb = face[a], face[b]
     same = (frm[a] == frm[b]).astype(np.int64)  # both run the edge the same way: one of them must flip
     n_parts, labels = connected_components(coo_matrix((np.ones(len(a)), (fa, fb)), shape=(m, m)), directed=False)
