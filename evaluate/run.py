@@ -57,11 +57,13 @@ class EvalPaths:
         return cls.named(params, dataset, f"{dataset}-{model}", Path(root) / "models" / f"{dataset}-{model}.pt", root)
 
     @classmethod
-    def transfer(cls, params: Params, dataset: str, checkpoint: Path | str, root: Path | str = ".") -> "EvalPaths":
-        """A checkpoint scored on another dataset's renders: `<dataset>-from-<checkpoint name>` outputs, so
-        they never overwrite the checkpoint's own evaluation; its training curves are still its own."""
+    def for_checkpoint(cls, params: Params, dataset: str, checkpoint: Path | str, trained_on: str,
+                       root: Path | str = ".") -> "EvalPaths":
+        """Any checkpoint: named after its file, or `<dataset>-from-<file>` when it was trained on another
+        dataset (so it never overwrites the checkpoint's own evaluation); its training curves are its own."""
         checkpoint = Path(checkpoint)
-        paths = cls.named(params, dataset, f"{dataset}-from-{checkpoint.stem}", checkpoint, root)
+        name = checkpoint.stem if trained_on == dataset else f"{dataset}-from-{checkpoint.stem}"
+        paths = cls.named(params, dataset, name, checkpoint, root)
         return dataclasses.replace(paths, live_dir=Path(root) / "dvclive" / checkpoint.stem)
 
     @classmethod
@@ -81,11 +83,7 @@ def evaluate_checkpoint(params: Params, dataset: str, checkpoint: Path | str, ro
     from model.checkpoint import load_model
 
     _, meta = load_model(checkpoint)
-    if meta.dataset == dataset:
-        paths = EvalPaths.named(params, dataset, Path(checkpoint).stem, Path(checkpoint), root)
-        paths = dataclasses.replace(paths, live_dir=Path(root) / "dvclive" / Path(checkpoint).stem)
-    else:
-        paths = EvalPaths.transfer(params, dataset, checkpoint, root)
+    paths = EvalPaths.for_checkpoint(params, dataset, checkpoint, meta.dataset, root)
     return evaluate_model(params, dataset, meta.kind, paths, progress, transfer=meta.dataset != dataset), paths
 
 
@@ -143,15 +141,12 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     bar.update()
 
     # Per mesh, on test meshes; a transfer run never saw any mesh of this dataset, so it scores them all.
-    per_mesh = {}
     for f in FACTORS:
         parts = [test_enc[f]] + ([train_enc[f]] if transfer else [])
-        per_mesh[f] = per_mesh_spearman(np.concatenate([e.codes[:, scored[f]] for e in parts]),
-                                        np.concatenate([e.labels[:, FACTORS.index(f)] for e in parts]),
-                                        np.concatenate([e.mesh for e in parts]))
-    for f in FACTORS:
-        tied[f]["per_mesh"] = per_mesh[f]
-        tied[f]["per_mesh_mean"] = float(np.mean(list(per_mesh[f].values())))
+        per_mesh = per_mesh_spearman(np.concatenate([e.codes[:, scored[f]] for e in parts]),
+                                     np.concatenate([e.labels[:, FACTORS.index(f)] for e in parts]),
+                                     np.concatenate([e.mesh for e in parts]))
+        tied[f].update(per_mesh=per_mesh, per_mesh_mean=float(np.mean(list(per_mesh.values()))))
 
     # 3. invariance over test sweeps
     reference = np.concatenate([e.codes for e in test_enc.values()])
