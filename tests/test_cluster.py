@@ -61,6 +61,16 @@ def test_params_yaml_selects_the_ray_executor(cluster, project, local_light):
     assert folder_bytes(project / "ray-params") == folder_bytes(local_light)
 
 
+@pytest.fixture(scope="module")
+def slow_project(tmp_path_factory):
+    """Sweeps long enough (a few seconds each on 2 cores) that a worker killed after the first sweep is
+    written is surely inside another: at the default test size a sweep takes ~0.1 s and the kill could
+    land after an actor's last sweep, which the render rightly never notices."""
+    root = tmp_path_factory.mktemp("ray-slow-project")
+    make_project(root, size=128, samples=64)
+    return root
+
+
 def render_actor_pids() -> set[int]:
     res = subprocess.run(["pgrep", "-f", "ray::RenderWorker"], capture_output=True, text=True)
     return {int(p) for p in res.stdout.split()}
@@ -74,7 +84,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def test_killed_worker_sweep_is_retried_and_the_render_finishes(cluster, project):
+def test_killed_worker_sweep_is_retried_and_the_render_finishes(cluster, slow_project):
+    project = slow_project
     args = ["render", "--factor", "azimuth", "--groups", "6", "--steps", "6"]
     ref = cli(project, *args, "--out", "kill-local")
     assert ref.returncode == 0, ref.stderr
