@@ -139,6 +139,9 @@ class MeshSource:
     """Axis of the user's files that points up; it becomes +Z."""
     forward_axis: Literal["X", "Y", "Z", "-X", "-Y", "-Z"] = "-Y"
     """Axis of the user's files the object faces; it becomes -Y (toward the camera at azimuth 0)."""
+    framing: Literal["object", "head"] = "object"
+    """`object`: the whole mesh fills the frame (bounding box centred, largest extent 1). `head`: busts
+    and heads framed as the face generator frames its heads, on the head above the neck (`assets.framing`)."""
 
     def check(self, at: str) -> None:
         if self.kind == "folder":

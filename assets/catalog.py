@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from assets.mesh import Mesh, MeshError, read_ply, write_ply
-from config import ConfigError, DatasetConfig, UserError
+from config import ConfigError, DatasetConfig, MeshSource, UserError
 
 INDEX = "index.json"
 FORMAT = 1
@@ -68,9 +68,22 @@ def split_counts(ds: DatasetConfig, count: int | None) -> tuple[int, int]:
     return count - n_test, n_test
 
 
+def source_record(source: MeshSource) -> dict:
+    """The source's settings as the index and the fingerprint record them. Options added later are left
+    out at their default, so a folder built before they existed stays current (and byte-identical)."""
+    record = asdict(source)
+    for name, default in LATER_DEFAULTS.items():
+        if record.get(name) == default:
+            del record[name]
+    return record
+
+
+LATER_DEFAULTS = {"framing": "object"}
+
+
 def fingerprint(ds: DatasetConfig, seed: int, count: int | None) -> str:
     """Identifies what a mesh folder was built from, so a stale folder is rebuilt, not reused."""
-    key = {"source": asdict(ds.source), "counts": split_counts(ds, count), "seed": seed, "format": FORMAT}
+    key = {"source": source_record(ds.source), "counts": split_counts(ds, count), "seed": seed, "format": FORMAT}
     if ds.source.kind == "folder":
         from assets.userfiles import folder_digest
 
@@ -107,7 +120,7 @@ def build_meshes(ds: DatasetConfig, seed: int, out: Path | str, count: int | Non
             name = f"{i:04d}.ply"
             write_ply(tmp / name, mesh)
             entries.append(MeshEntry(i, name, split, p))
-        index = {"format": FORMAT, "dataset": ds.name, "source": asdict(ds.source), "fingerprint": fp,
+        index = {"format": FORMAT, "dataset": ds.name, "source": source_record(ds.source), "fingerprint": fp,
                  "meshes": [asdict(e) for e in entries]}
         (tmp / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
         if out.exists():

@@ -5,7 +5,8 @@ OBJ objects/materials) are merged into one mesh with their node transforms appli
 carry is repaired (`assets.repair`: double-sided and duplicate faces, degenerate faces, inconsistent
 winding, unused vertices), with one log line per repaired file on stderr. The mesh is then
 turned into the canonical frame (the configured up axis becomes +Z, the forward axis -Y), centred
-and scaled to unit size. Albedo comes from the file's vertex colours (or its texture, sampled at the
+and scaled to unit size, or with `source.framing: head` framed on the head as generated heads are
+(`assets.framing`). Albedo comes from the file's vertex colours (or its texture, sampled at the
 vertices) when it has them, else a neutral grey. A seeded shuffle splits the files into train and
 test in the configured proportion; train meshes come first, as for generated meshes.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assets import geometry, repair
+from assets import framing, geometry, repair
 from assets.mesh import Mesh, MeshError
 from config import DatasetConfig, MeshSource
 
@@ -50,7 +51,7 @@ def folder_digest(source: MeshSource) -> str:
         return "missing"
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for code in ("userfiles.py", "repair.py"):
+    for code in ("userfiles.py", "repair.py", "framing.py"):
         h.update((here / code).read_bytes())
     for f in sorted(p for p in folder.iterdir() if p.is_file()):
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
@@ -89,7 +90,8 @@ def load_mesh(path: Path, source: MeshSource) -> Mesh:
     if report.summary():
         log.warning(f"{path.name}: {report.summary()}")
     vertices = vertices @ axis_rotation(source.up_axis, source.forward_axis).T
-    return geometry.normalise(Mesh(vertices, faces, colors))
+    mesh = geometry.normalise(Mesh(vertices, faces, colors))
+    return framing.frame_on_head(mesh) if source.framing == "head" else mesh
 
 
 def split_files(files: list[Path], seed: int, n_train: int, n_test: int) -> tuple[list[Path], list[Path]]:

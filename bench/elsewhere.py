@@ -1,6 +1,6 @@
 """Benchmark: the trained models on meshes made elsewhere (a folder of OBJ / PLY / glTF files).
 
-    .venv/bin/python bench/elsewhere.py --dataset faces --folder examples/heads [--up Y --forward Z]
+    .venv/bin/python bench/elsewhere.py --dataset faces --folder examples/heads [--up Y --forward Z] [--framing head]
     .venv/bin/python bench/elsewhere.py --dataset chairs --folder ~/shapenet-chairs --work /tmp/elsewhere
 
 Declares a folder dataset `<dataset>-elsewhere` with every setting of `<dataset>` in params.yaml (camera,
@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--folder", required=True, type=Path, help="Folder of mesh files made elsewhere.")
     ap.add_argument("--up", default="Y", help="Up axis of the files (default Y, as glTF).")
     ap.add_argument("--forward", default="Z", help="Axis the objects face (default Z, as glTF).")
+    ap.add_argument("--framing", choices=["object", "head"], default="object",
+                    help="source.framing: `head` frames busts on the head, as generated heads are framed.")
     ap.add_argument("--models", nargs="+", default=["dcign", "vae"])
     ap.add_argument("--checkpoint", type=Path, action="append", default=[],
                     help="Score these checkpoints instead of models/<dataset>-<model>.pt (e.g. a bench/tune.py run).")
@@ -52,7 +54,8 @@ def main() -> None:
     name = f"{args.dataset}-elsewhere"
     ds = dataclasses.replace(
         base, name=name, meshes=MeshCounts(train=2, test=max(1, len(files) - 2)),
-        source=MeshSource(kind="folder", path=str(args.folder.resolve()), up_axis=args.up, forward_axis=args.forward),
+        source=MeshSource(kind="folder", path=str(args.folder.resolve()), up_axis=args.up, forward_axis=args.forward,
+                          framing=args.framing),
         groups={s: GROUPS for s in base.groups}, test_groups=TEST_GROUPS)
     params = dataclasses.replace(params, datasets={**params.datasets, name: ds})
     args.work.mkdir(parents=True, exist_ok=True)
@@ -61,6 +64,9 @@ def main() -> None:
     checkpoints = ({c.parent.name if c.stem == "model" else c.stem: c.resolve() for c in args.checkpoint}
                    if args.checkpoint else {f"{args.dataset}-{m}": ROOT / "models" / f"{args.dataset}-{m}.pt"
                                             for m in args.models})
+    missing = [str(c) for c in checkpoints.values() if not c.is_file()]
+    if missing:
+        sys.exit(f"error: checkpoint {missing[0]} not found; run `dvc repro` first or pass --checkpoint FILE")
     os.chdir(args.work)  # data/, metrics/ and plots/ of the run live here
 
     start = time.perf_counter()

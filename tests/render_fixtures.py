@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from assets.catalog import INDEX, FORMAT, MeshEntry, fingerprint
+from assets.catalog import INDEX, FORMAT, MeshEntry, fingerprint, source_record
 from assets.mesh import Mesh, write_ply
 from config import Params, load_params
 
@@ -73,7 +73,7 @@ def make_project(root: Path, **render) -> Params:
     for i in range(ds.meshes.train + ds.meshes.test):
         write_ply(mesh_dir / f"{i:04d}.ply", blob(i))
         entries.append(MeshEntry(i, f"{i:04d}.ply", "train" if i < ds.meshes.train else "test", {"variant": i}))
-    index = {"format": FORMAT, "dataset": "faces", "source": asdict(ds.source),
+    index = {"format": FORMAT, "dataset": "faces", "source": source_record(ds.source),
              "fingerprint": fingerprint(ds, params.seed, None), "meshes": [asdict(e) for e in entries]}
     (mesh_dir / INDEX).write_text(json.dumps(index))
     return params
