@@ -146,6 +146,12 @@ def ensure_meshes(ds: DatasetConfig, seed: int, root: Path | str | None = None) 
     return build_meshes(ds, seed, root or ds.mesh_dir())
 
 
+def meshes_current(ds: DatasetConfig, seed: int, root: Path | str | None = None) -> bool:
+    """Whether `ensure_meshes` would use the folder as it is (build nothing)."""
+    existing = _try_open(Path(root or ds.mesh_dir()))
+    return existing is not None and existing.fingerprint == fingerprint(ds, seed, None)
+
+
 def _try_open(root: Path) -> MeshCatalog | None:
     try:
         index = json.loads((root / INDEX).read_text())

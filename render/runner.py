@@ -82,7 +82,7 @@ class SweepTask:
 
 def render_set(params: Params, job: RenderJob) -> None:
     """Render `job` into `job.out` (resuming), then write its `labels.csv`."""
-    from assets.catalog import ensure_meshes, split_counts
+    from assets.catalog import ensure_meshes, meshes_current, split_counts
     from assets.mesh import read_ply
 
     check_factor(job.factor)
@@ -99,25 +99,37 @@ def render_set(params: Params, job: RenderJob) -> None:
 
     # Planning on the ids the catalog will have rejects bad overrides before any mesh is generated.
     n_train, n_test = split_counts(ds, None)
-    plan(request(range(n_train), range(n_train, n_train + n_test)))
-    catalog = ensure_meshes(ds, params.seed)
-    sweeps = plan(request(catalog.ids("train"), catalog.ids("test")))
-    frames = frames_of(sweeps)
+    draft = plan(request(range(n_train), range(n_train, n_train + n_test)))
     spec = SceneSpec(params.render, ds.camera, ds.light, params.seed)
-    key = plan_key(frames, spec, catalog.fingerprint)
-    stale = _stale_files(out, key)
-    pending = [s for s in (_missing(s, out, stale) for s in sweeps) if s.frames]
-    for mesh_id in sorted({f.mesh for s in pending for f in s.frames}):
-        read_ply(catalog.path(mesh_id))  # raises a one-line MeshError before anything is written
+    with contextlib.ExitStack() as stack:
+        executor: list[Callable] = []
 
-    # The executor starts (GPU probe, cluster and its actors) before the first write.
-    with open_executor(params.render, spec, len(pending)) if pending else contextlib.nullcontext() as execute:
+        def start(sweep_count: int) -> None:
+            # The executor starts (GPU probe, cluster and its actors) before the first write.
+            executor.append(stack.enter_context(open_executor(params.render, spec, sweep_count)))
+
+        if not meshes_current(ds, params.seed):
+            start(len(draft))  # meshes to generate: every sweep is pending; check the executor first
+        catalog = ensure_meshes(ds, params.seed)
+        sweeps = plan(request(catalog.ids("train"), catalog.ids("test")))
+        frames = frames_of(sweeps)
+        key = plan_key(frames, spec, catalog.fingerprint)
+        stale = _stale_files(out, key)
+        broken = [] if stale is not None else _incomplete_pngs(out, frames)
+        pending = [s for s in (_missing(s, out, stale, broken) for s in sweeps) if s.frames]
+        for mesh_id in sorted({f.mesh for s in pending for f in s.frames}):
+            read_ply(catalog.path(mesh_id))  # raises a one-line MeshError before anything is written
+        if pending and not executor:
+            start(len(pending))
+
         # ---- validated: from here on we write.
         if stale is not None:
             log.warning("%s: made by a different plan or settings; removing its %d files and re-rendering",
                         out, len(stale))
             for name in stale + [LABELS_FILE]:
                 (out / name).unlink(missing_ok=True)
+        if broken:
+            log.warning("%s: %d incomplete PNGs (e.g. %s, truncated); rendering them again", out, len(broken), broken[0])
         for split in SPLITS:
             (out / split).mkdir(parents=True, exist_ok=True)
         _remove_temporaries(out)
@@ -129,7 +141,10 @@ def render_set(params: Params, job: RenderJob) -> None:
             meshes = {m: str(catalog.path(m).resolve()) for m in {f.mesh for s in pending for f in s.frames}}
             tasks = [SweepTask(spec, {f.mesh: meshes[f.mesh] for f in s.frames}, s.frames, str(out.resolve()))
                      for s in pending]
-            execute(tasks, f"{ds.name}/{job.factor}")
+            executor[0](tasks, f"{ds.name}/{job.factor}")
+        else:
+            log.warning("%s/%s: all %d images already rendered in %s; nothing to do",
+                        ds.name, job.factor, len(frames), out)
     if not (out / LABELS_FILE).is_file():
         write_atomic(out / LABELS_FILE, labels_csv(frames).encode())
 
@@ -225,10 +240,40 @@ def _stale_files(out: Path, key: str) -> list[str] | None:
     return [f for f in listed if not Path(f).is_absolute() and ".." not in Path(f).parts]
 
 
-def _missing(sweep: Sweep, out: Path, stale: list[str] | None) -> Sweep:
+def _missing(sweep: Sweep, out: Path, stale: list[str] | None, broken: Sequence[str]) -> Sweep:
     if stale is not None:  # everything in the folder is going away
         return sweep
-    return dataclasses.replace(sweep, frames=tuple(f for f in sweep.frames if not (out / f.file).is_file()))
+    redo = set(broken)
+    return dataclasses.replace(sweep, frames=tuple(f for f in sweep.frames
+                                                   if f.file in redo or not (out / f.file).is_file()))
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+"""Every complete PNG starts with the signature and ends with the empty IEND chunk (and its CRC)."""
+
+
+def _incomplete_pngs(out: Path, frames: Sequence[Frame]) -> list[str]:
+    """Planned PNGs present in `out` but cut short (a copy or a disk that failed): resume must not trust
+    that a file exists. Reads 8 + 12 bytes per file, so checking a finished set costs little."""
+    broken = []
+    for frame in frames:
+        path = out / frame.file
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(PNG_SIGNATURE))
+                fh.seek(0, os.SEEK_END)
+                complete = head == PNG_SIGNATURE and fh.tell() > 2 * len(PNG_END)
+                if complete:
+                    fh.seek(-len(PNG_END), os.SEEK_END)
+                    complete = fh.read() == PNG_END
+        except FileNotFoundError:
+            continue
+        except OSError:
+            complete = False
+        if not complete:
+            broken.append(frame.file)
+    return broken
 
 
 def _remove_temporaries(out: Path) -> None:

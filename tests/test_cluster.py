@@ -116,3 +116,10 @@ def test_unreachable_cluster_is_a_one_line_error_before_any_write(project):
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and "no Ray cluster answers at" in res.stderr, res.stderr
     assert not (project / "nowhere").exists()
+
+
+def test_unreachable_cluster_fails_before_the_meshes_are_generated(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params(executor="ray", address=f"127.0.0.1:{free_port()}")))
+    res = cli(tmp_path, "render", "--factor", "light", "--out", "nowhere")
+    assert res.returncode == 2 and "no Ray cluster answers at" in res.stderr, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no data/meshes either

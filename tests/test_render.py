@@ -348,6 +348,42 @@ def test_killed_render_resumes_without_redoing_finished_images(project):
     assert not list(out.rglob("*.tmp"))
 
 
+def test_a_truncated_png_in_a_finished_set_is_rendered_again_and_nothing_else(project):
+    root, _ = project
+    args = ["render", "--factor", "light", "--groups", "2", "--steps", "4", "--out", "cut"]
+    assert cli(root, *args).returncode == 0
+    out = root / "cut"
+    before = folder_bytes(out)
+    victim = out / labels(out)[3]["file"]
+    victim.write_bytes(before[labels(out)[3]["file"]][:200])  # a copy or a disk that failed mid-file
+    others = {p: p.stat().st_mtime_ns for p in out.rglob("*.png") if p != victim}
+    res = cli(root, *args)
+    assert res.returncode == 0, res.stderr
+    assert "1 incomplete PNGs" in res.stderr and labels(out)[3]["file"] in res.stderr, res.stderr
+    assert folder_bytes(out) == before
+    assert all(p.stat().st_mtime_ns == t for p, t in others.items())
+
+
+def test_a_finished_set_says_so_and_renders_nothing(project):
+    root, _ = project
+    args = ["render", "--factor", "light", "--groups", "2", "--steps", "4", "--out", "done"]
+    assert cli(root, *args).returncode == 0
+    mtimes = {p: p.stat().st_mtime_ns for p in (root / "done").rglob("*.png")}
+    res = cli(root, *args)
+    assert res.returncode == 0, res.stderr
+    assert f"faces/light: all {len(mtimes)} images already rendered in done" in res.stderr, res.stderr
+    assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
+
+
+def test_gpu_without_a_gpu_fails_before_the_meshes_are_generated(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params(device="gpu")))
+    res = cli(tmp_path, "render", "--factor", "light", "--out", "gpu-out")
+    if res.returncode == 0:
+        pytest.skip("this machine has a GPU: the no-GPU error path cannot be exercised here")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "finds no GPU" in res.stderr, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no data/meshes either
+
+
 def test_cli_refuses_a_folder_it_did_not_make(project):
     root, _ = project
     (root / "theirs").mkdir()
