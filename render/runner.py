@@ -196,7 +196,7 @@ def _pool(workers: int, progress=None):
     bpy as a module never runs Blender's exit code, and pool workers are terminated, so each
     worker would leave an empty `/tmp/blender_*` behind; removing our folder afterwards cleans up.
     """
-    with tempfile.TemporaryDirectory(prefix="dcign-blender-") as tmp, \
+    with tempfile.TemporaryDirectory(prefix="dcign-blender-", dir=_scratch_dir()) as tmp, \
             multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
                                                       initargs=(progress, tmp)) as pool:
         yield pool
@@ -311,8 +311,8 @@ _progress = None
 
 
 def _init_worker(progress, tmp: str) -> None:
-    global _progress
-    _progress = progress
+    global _progress, _worker_tmp
+    _progress, _worker_tmp = progress, tmp
     os.environ["TMPDIR"] = tmp  # read by Blender when bpy is first imported, after this
 
 
@@ -345,7 +345,10 @@ def _render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
 
     from assets.mesh import read_ply
 
-    scratch = Path(_scratch_dir()) / f"dcign-render-{os.getpid()}.png"
+    # A private folder (mode 0700, unpredictable name): a predictable file name in a shared folder
+    # could be planted as a symlink by another user, and Blender would write through it.
+    folder = Path(tempfile.mkdtemp(prefix="dcign-render-", dir=_scratch_dir()))
+    scratch = folder / "frame.png"
     try:
         for frame in frames:
             if scene.mesh_key != meshes[frame.mesh]:  # read each mesh once per run of its frames
@@ -359,9 +362,16 @@ def _render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
             sink(frame, png.tobytes())
     finally:
         scratch.unlink(missing_ok=True)
+        folder.rmdir()
+
+
+_worker_tmp: str | None = None
+"""A pool worker's share of the pool's temporary folder (removed with the pool, even after a kill)."""
 
 
 def _scratch_dir() -> str:
     # Blender can only hand pixels over through a file: keep that file in RAM when possible.
+    if _worker_tmp is not None:
+        return _worker_tmp
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()

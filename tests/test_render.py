@@ -1,13 +1,16 @@
 """The Blender renderer, for real (bpy, Cycles), at 32x32 and 4 spp on a few blob meshes."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -382,6 +385,36 @@ def test_gpu_without_a_gpu_fails_before_the_meshes_are_generated(tmp_path):
         pytest.skip("this machine has a GPU: the no-GPU error path cannot be exercised here")
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "finds no GPU" in res.stderr, res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no data/meshes either
+
+
+def _plant_and_render(spec, meshes, frames, victim: str) -> list[bytes]:
+    """In a worker: plant a symlink where a predictable scratch name would be, then render."""
+    planted = [os.path.join(folder, f"dcign-render-{os.getpid()}.png") for folder in ("/dev/shm", tempfile.gettempdir())]
+    for link in planted:
+        with contextlib.suppress(OSError):
+            os.symlink(victim, link)
+    try:
+        return runner.render_sweep_bytes(spec, meshes, frames)
+    finally:
+        for link in planted:
+            with contextlib.suppress(OSError):
+                os.unlink(link)
+
+
+def test_render_scratch_file_cannot_be_planted(project, tmp_path):
+    root, params = project
+    from assets.catalog import open_catalog
+    from render.plan import Frame
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    ds = params.dataset("faces")
+    spec = runner.SceneSpec(params.render, ds.camera, ds.light, params.seed)
+    frames = (Frame("train", 0, 0, 0, 0.0, 0.0, 0.0),)
+    meshes = {0: str(open_catalog(root / ds.mesh_dir()).path(0))}
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        (png,) = pool.apply(_plant_and_render, (spec, meshes, frames, str(victim)))
+    assert png.startswith(b"\x89PNG") and victim.read_text() == "keep me"
 
 
 def test_cli_refuses_a_folder_it_did_not_make(project):
