@@ -17,6 +17,7 @@ Every random choice flows from `seed`, so the same codes give the same numbers.
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import Sequence
@@ -29,12 +30,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score, roc_auc_score
 from sklearn.svm import LinearSVC
 
+log = logging.getLogger(__name__)
+
 CODE_BINS = 20
 """Equal-width bins per code for the mutual-information metrics (disentanglement_lib's default)."""
 BATCH = 64
+"""Points per fixed-factor batch (FactorVAE) or pairs per feature (BetaVAE), the library's default."""
 CHUNK = 1024
 """Votes / features computed per vectorised chunk (bounds memory to CHUNK x BATCH x L floats)."""
-"""Points per fixed-factor batch (FactorVAE) or pairs per feature (BetaVAE), the library's default."""
 
 
 @dataclass(frozen=True)
@@ -123,16 +126,23 @@ def dci(codes: np.ndarray, factors: np.ndarray, seed: int = 0, test_fraction: fl
 
 def dci_disentanglement(importance: np.ndarray) -> float:
     """Sum over codes of (1 - entropy of the code's importance over factors, base F) x its weight."""
-    per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=importance.shape[1])
-    weights = importance if importance.sum() > 0 else np.ones_like(importance)
-    return float(np.sum(per_code * weights.sum(axis=1) / weights.sum()))
+    return _concentration(importance.T)
 
 
 def dci_completeness(importance: np.ndarray) -> float:
     """The transpose: per factor, 1 - entropy of its importance over codes (base L), weighted."""
-    per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=importance.shape[0])
-    weights = importance if importance.sum() > 0 else np.ones_like(importance)
-    return float(np.sum(per_factor * weights.sum(axis=0) / weights.sum()))
+    return _concentration(importance)
+
+
+def _concentration(weights: np.ndarray) -> float:
+    """Columns' 1 - normalised entropy over the rows, weighted by the columns' share of the total.
+    With one row the entropy's base would be 1 (log 1 = 0): all of a column's weight is on that row,
+    which is full concentration, so the score is 1 rather than the formula's 0 / 0."""
+    if weights.shape[0] == 1:
+        return 1.0
+    per_column = 1.0 - scipy.stats.entropy(weights + 1e-11, base=weights.shape[0])
+    share = weights if weights.sum() > 0 else np.ones_like(weights)
+    return float(np.sum(per_column * share.sum(axis=0) / share.sum()))
 
 
 def sap(codes: np.ndarray, factors: np.ndarray, seed: int = 0, test_fraction: float = 1 / 3) -> float:
@@ -158,8 +168,11 @@ def modularity_explicitness(codes: np.ndarray, factors: np.ndarray, seed: int = 
     tr, te = split_points(len(codes), seed, test_fraction)
     m = np.square(mutual_information(histogram_discretize(codes[tr]), factors[tr]))
     top = m.max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mod = 1.0 - (m.sum(axis=1) - top) / (top * (m.shape[1] - 1.0))
+    if m.shape[1] == 1:  # one factor: every code's information is on it (the formula is 0 / 0)
+        mod = np.ones(len(m))
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mod = 1.0 - (m.sum(axis=1) - top) / (top * (m.shape[1] - 1.0))
     mod[top == 0] = 0.0
     mean, std = codes[tr].mean(axis=0), codes[tr].std(axis=0)
     std[std == 0] = 1.0
@@ -287,13 +300,20 @@ def all_metrics(codes: np.ndarray, factors: np.ndarray, seed: int = 0, sizes: Me
     if not used or len(codes) < 6:
         raise ValueError(f"disentanglement metrics need >= 6 points and a varying factor; got {len(codes)} points")
     f = factors[:, used]
+    single = len(used) == 1
+    if single:
+        log.warning("only one factor varies in the iid set: DCI disentanglement, modularity, FactorVAE and "
+                    "BetaVAE are 1 by definition (there is no other factor to confuse it with); vary two or more")
+    # Which factor was fixed or shared has one possible answer when one factor varies: accuracy 1.
+    trivially = {"train_accuracy": 1.0, "eval_accuracy": 1.0}
     return {
         "points": int(len(codes)),
         "factors_used": used,
+        **({"single_factor": True} if single else {}),
         "mig": mig(codes, f),
         "dci": dci(codes, f, seed, sizes.test_fraction),
         "sap": sap(codes, f, seed, sizes.test_fraction),
-        "factor_vae": factor_vae(codes, f, seed, sizes),
-        "beta_vae": beta_vae(codes, f, seed, sizes),
+        "factor_vae": {**trivially, "active_codes": codes.shape[1]} if single else factor_vae(codes, f, seed, sizes),
+        "beta_vae": trivially if single else beta_vae(codes, f, seed, sizes),
         **modularity_explicitness(codes, f, seed, sizes.test_fraction),
     }

@@ -79,6 +79,8 @@ def load_mapping(path: Path | str, factor: str) -> FactorMapping:
                            "first, or pass --mapping")
     try:
         factors = json.loads(path.read_text())["factors"]
+        if not isinstance(factors, dict):
+            raise TypeError("factors is not an object")
     except (ValueError, KeyError, TypeError):
         raise MappingError(f"{path}: not a readable mapping file; re-run `python cli.py evaluate`") from None
     if factor not in factors:

@@ -31,9 +31,13 @@ def load_metrics(path: Path) -> dict:
     if not path.is_file():
         raise EvaluateError(f"{path}: metrics not found; run `python cli.py evaluate` for this model first")
     try:
-        return json.loads(path.read_text())
+        metrics = json.loads(path.read_text())
     except ValueError:
         raise EvaluateError(f"{path}: not valid JSON; re-run `python cli.py evaluate`") from None
+    if not isinstance(metrics, dict):
+        raise EvaluateError(f"{path}: is JSON but not a metrics file (a {type(metrics).__name__}); "
+                            "re-run `python cli.py evaluate`")
+    return metrics
 
 
 def write_report(params: Params, dataset: str, root: Path | str = ".", shard_dir: Path | None = None) -> Path:

@@ -115,6 +115,10 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
         raise EvaluateError(f"{paths.shard_dir}: only {len(iid_images)} iid test images; the disentanglement metrics "
                             f"need at least {MIN_IID}: raise datasets.{dataset}.iid.test and re-render the iid set")
     ranges = {f: tuple(ds.ranges[f]) for f in FACTORS}
+    classes = dis.discretize_factors(iid_labels, ev.factor_bins, [ranges[f] for f in FACTORS])
+    if all(len(np.unique(c)) < 2 for c in classes.T):
+        raise EvaluateError(f"{paths.shard_dir}: no factor varies across the {len(iid_images)} iid test images (all in "
+                            f"one of evaluate.factor_bins); raise datasets.{dataset}.iid.test and re-render the iid set")
     bar = tqdm(total=7, desc=f"evaluate {dataset}-{model_name}", unit="part", disable=not progress)
 
     # 1. codes of training sweeps: tied-latent choice, regressions, mapping
@@ -161,7 +165,6 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
 
     # 5. disentanglement metrics and codes of the iid test set
     iid_codes = encode(model, iid_images)
-    classes = dis.discretize_factors(iid_labels, ev.factor_bins, [ranges[f] for f in FACTORS])
     sizes = dis.MetricSizes(train=ev.votes_train, eval=ev.votes_eval)
     disentangle = dis.all_metrics(iid_codes, classes, params.seed, sizes)
     disentangle["factors_used"] = ",".join(FACTORS[j] for j in disentangle["factors_used"])

@@ -255,6 +255,8 @@ def read_manifest(shard_dir: Path | str) -> Manifest:
         raise ShardError(f"{path}: not found; {hint}")
     try:
         raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
+            raise ShardError(f"{path}: is JSON but not a manifest (a {type(raw).__name__}, not an object); {hint}")
         if raw.get("format") != FORMAT:
             raise ShardError(f"{path}: format {raw.get('format')!r} is not {FORMAT}; {hint}")
         return Manifest(raw["format"], raw["dataset"], tuple(raw["image_size"]), int(raw["channels"]),

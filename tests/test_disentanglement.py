@@ -122,3 +122,29 @@ def test_same_seed_same_numbers_and_constant_factors_are_left_out():
     assert first["factors_used"] == [0, 2]
     with pytest.raises(ValueError):
         dis.all_metrics(codes[:3], classes[:3])
+
+
+def test_one_varying_factor_gives_defined_scores_and_says_so(caplog):
+    """With one factor, DCI disentanglement and modularity divide 0 by 0 (entropy base 1, F - 1 = 0):
+    they are 1 by definition, as are FactorVAE / BetaVAE (one possible answer), and a warning says so."""
+    import json
+    import math
+
+    rng = np.random.default_rng(5)
+    factors = np.zeros((300, 3), dtype=np.int64)
+    factors[:, 1] = rng.integers(0, 4, 300)
+    codes = rng.normal(size=(300, 5))
+    codes[:, 2] += 2 * factors[:, 1]
+    with caplog.at_level("WARNING"):
+        s = dis.all_metrics(codes, factors, 0, dis.MetricSizes(train=100, eval=50))
+    assert "only one factor varies" in caplog.text
+    flat = json.dumps(s)
+    assert "NaN" not in flat and "Infinity" not in flat
+    assert s["single_factor"] and s["factors_used"] == [1]
+    assert s["dci"]["disentanglement"] == 1.0 and s["modularity"] == 1.0
+    assert s["factor_vae"]["eval_accuracy"] == 1.0 and s["beta_vae"]["eval_accuracy"] == 1.0
+    assert 0 < s["dci"]["completeness"] < 1 and not math.isnan(s["mig"])
+    # Two varying factors: the real formulas again, and no note.
+    factors[:, 2] = rng.integers(0, 4, 300)
+    two = dis.all_metrics(codes, factors, 0, dis.MetricSizes(train=100, eval=50))
+    assert "single_factor" not in two and two["dci"]["disentanglement"] < 1.0

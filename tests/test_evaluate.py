@@ -99,6 +99,18 @@ def test_mapping_inverts_a_monotone_latent_and_round_trips(tmp_path):
         load_mapping(tmp_path / "m.json", "azimuth")
     with pytest.raises(MappingError, match="not found"):
         load_mapping(tmp_path / "none.json", "light")
+    for text in ('["light"]', '{"factors": ["light"]}', '"light"'):
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(MappingError, match="not a readable mapping file"):
+            load_mapping(tmp_path / "bad.json", "light")
+
+
+def test_metrics_that_are_json_but_not_an_object_are_one_line(tmp_path):
+    from evaluate.report import EvaluateError, load_metrics
+
+    (tmp_path / "m.json").write_text("[1, 2]")
+    with pytest.raises(EvaluateError, match=r"m.json: is JSON but not a metrics file \(a list\)"):
+        load_metrics(tmp_path / "m.json")
 
 
 # ------------------------------------------------------------------------------------- rerender maths

@@ -176,6 +176,14 @@ def test_missing_manifest_says_how_to_build_it(tmp_path):
         open_split(tmp_path / "faces", "train")
 
 
+@pytest.mark.parametrize("text", ["[1, 2]", '"manifest"', "3", "null"])
+def test_a_manifest_that_is_json_but_not_an_object_is_one_line(tmp_path, text):
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "faces" / MANIFEST).write_text(text)
+    with pytest.raises(ShardError, match=r"is JSON but not a manifest .*; run `python cli.py shard --dataset faces`"):
+        read_manifest(tmp_path / "faces")
+
+
 def test_unfinished_render_set_leaves_no_output(tmp_path):
     ds = tiny_dataset()
     write_renders(tmp_path, ds)
