@@ -216,6 +216,42 @@ def test_evaluate_is_deterministic(evaluated):
     assert (root / "again.npz").read_bytes() == (root / "metrics" / "toy-vae-codes.npz").read_bytes()
 
 
+@pytest.mark.parametrize("edit, words", [
+    ("few", "only 4 iid test images; the disentanglement metrics need at least 6"),
+    ("constant", "no factor varies across the 8 iid test images"),
+])
+def test_an_unusable_iid_set_is_refused_before_any_write(evaluated, tmp_path, edit, words):
+    import csv
+    import dataclasses
+
+    from evaluate.run import EvalPaths, EvaluateError, evaluate_model
+    from pipeline.shards import pack_dataset
+    from tests.train_fixtures import write_renders
+
+    root, params, _, _, _ = evaluated
+    write_renders(tmp_path / "renders", "toy")
+    labels = tmp_path / "renders" / "toy" / "iid" / "labels.csv"
+    with open(labels, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if edit == "few":
+        rows = rows[:4]
+    else:
+        for r in rows:
+            r.update(azimuth="0.5", elevation="0.5", light="0.5")
+    with open(labels, "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    shard_dir = tmp_path / "shards" / "toy"
+    pack_dataset(params.dataset("toy"), params.shard, tmp_path / "renders", shard_dir, progress=False)
+    paths = dataclasses.replace(EvalPaths.default(params, "toy", "vae", root), shard_dir=shard_dir,
+                                metrics=tmp_path / "m.json", codes=tmp_path / "c.npz", mapping=tmp_path / "map.json",
+                                plots=tmp_path / "plots")
+    with pytest.raises(EvaluateError, match=words):
+        evaluate_model(params, "toy", "vae", paths, progress=False)
+    assert not any(p.exists() for p in (paths.metrics, paths.codes, paths.mapping, paths.plots))
+
+
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=cwd, capture_output=True, text=True)
 
