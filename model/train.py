@@ -35,6 +35,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -297,6 +298,9 @@ def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
         job = dataclasses.replace(job, live_dir=None, progress=False)
     print_fn = _printer(job.progress)
     distributed.start(world, device)
+    if world.distributed:  # one line per rank: proof that every process joined, and on which device
+        # One write of one short line: the ranks share stderr, and such a write is not interleaved.
+        os.write(sys.stderr.fileno(), f"{job.dataset}-{job.kind}: rank {world.rank}/{world.size} joined on {device}\n".encode())
     try:
         finger = fingerprint(params, job, job.shard_dir)
         step = 0

@@ -1,6 +1,7 @@
 """Data-parallel training for real: two CPU processes under torchrun (gloo) against one process."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,14 @@ def train_cli(root: Path, shard_dir: Path, out: str, *extra: str) -> dict:
     res = cli(root, "train", "--dataset", "toy", "--model", "dcign", "--shards", str(shard_dir), "--out", out,
               "--no-live", *extra)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert_ranks(res, 2 if "--nproc" in extra else 1)
     return ckpt.load(root / out)
+
+
+def assert_ranks(res: subprocess.CompletedProcess, n: int) -> None:
+    """Each of n ranks said it joined (a single process says nothing): --nproc was not ignored."""
+    joined = sorted(re.findall(r"toy-dcign: rank \d+/\d+ joined on cpu", res.stderr))
+    assert joined == ([f"toy-dcign: rank {r}/{n} joined on cpu" for r in range(n)] if n > 1 else []), res.stderr
 
 
 def assert_close(a: dict, b: dict) -> None:
@@ -92,6 +100,7 @@ def test_two_processes_resume_a_checkpoint_to_the_same_weights(project, single):
     res = cli(root, "train", "--dataset", "toy", "--model", "dcign", "--shards", str(shard_dir), "--out", "resumed.pt",
               "--no-live", "--nproc", "2")
     assert res.returncode == 0, res.stderr[-3000:]
+    assert_ranks(res, 2)
     assert "resuming toy-dcign from step 3" in res.stderr + res.stdout
     assert_close(ckpt.load(root / "resumed.pt")["model"], single["model"])
 

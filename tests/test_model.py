@@ -235,8 +235,22 @@ def test_bad_checkpoints_are_one_line_user_errors(tmp_path):
     torch.save({"weights": torch.zeros(2)}, foreign)
     with pytest.raises(ckpt.CheckpointError, match="not a DC-IGN checkpoint"):
         ckpt.load_model(foreign)
-    # a pickled object is refused by weights_only loading, not executed
+    # a pickled object is refused by weights_only loading, not executed: unpickling this one would
+    # create a file (open(marker, "w")), so the file's absence proves nothing ran
+    marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
-    torch.save({"format": 1, "meta": object(), "model": {}}, evil)
-    with pytest.raises(ckpt.CheckpointError):
+    torch.save({"format": 1, "meta": _Evil(str(marker)), "model": {}}, evil)
+    assert not marker.exists()
+    with pytest.raises(ckpt.CheckpointError, match="not a readable checkpoint"):
         ckpt.load_model(evil)
+    assert not marker.exists()
+
+
+class _Evil:
+    """Pickles as a call to open(path, "w"): loading it with weights_only=False creates the file."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
