@@ -236,6 +236,7 @@ class _RayPool:
         from tqdm import tqdm
 
         blobs = self._put_meshes(tasks)
+        done_by: collections.Counter = collections.Counter()  # actor pid -> sweeps it rendered
         queue = collections.deque(range(len(tasks)))
         running: dict = {}  # result ref -> (actor, task number)
         lost: collections.Counter = collections.Counter()
@@ -269,7 +270,10 @@ class _RayPool:
                 for frame, png in zip(tasks[i].frames, pngs):
                     write_atomic(out / frame.file, png)
                 bar.update(len(pngs))
+                done_by[self.pids.get(actor)] += 1
                 self.idle.append(actor)
+        log.warning("%s: %d sweeps rendered on the Ray cluster by %d actors (pids %s)", desc, len(tasks), len(done_by),
+                    ", ".join(str(p) for p in sorted(done_by)))
 
     def _put_meshes(self, tasks: Sequence[SweepTask]) -> dict[str, tuple[str, object]]:
         """PLY path -> (sha256, object ref of its bytes): each mesh enters the object store once."""

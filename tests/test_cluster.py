@@ -6,6 +6,7 @@ so the two render actors land on different nodes.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +60,11 @@ def test_params_yaml_selects_the_ray_executor(cluster, project, local_light):
     res = cli(project, "--params", "ray.yaml", "render", "--factor", "light", "--out", "ray-params")
     assert res.returncode == 0, res.stderr
     assert folder_bytes(project / "ray-params") == folder_bytes(local_light)
+    # The same bytes come from the local pool: the proof that Ray rendered is its actors' report.
+    report = re.search(r"faces/light: 3 sweeps rendered on the Ray cluster by (\d) actors \(pids ([\d, ]+)\)", res.stderr)
+    assert report, res.stderr
+    pids = [int(p) for p in report.group(2).split(", ")]
+    assert int(report.group(1)) == len(pids) >= 1
 
 
 @pytest.fixture(scope="module")
