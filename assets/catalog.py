@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +20,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
+import durable
 from assets.mesh import Mesh, MeshError, read_ply, write_ply
 from config import ConfigError, DatasetConfig, MeshSource, UserError
 
@@ -100,8 +99,7 @@ def build_meshes(ds: DatasetConfig, seed: int, out: Path | str, count: int | Non
     existing = _try_open(out)
     if existing is not None and existing.fingerprint == fp:
         return existing
-    if out.exists() and existing is None and (not out.is_dir() or any(out.iterdir())):
-        raise MeshError(f"{out} exists and is not a mesh folder; choose an empty or new --out folder")
+    durable.check_replaceable(out, INDEX, _listed, "assets")
     n_train, n_test = split_counts(ds, count)
     if ds.source.kind == "generator":
         meshes, params = _generate(ds, seed, n_train + n_test)
@@ -111,10 +109,7 @@ def build_meshes(ds: DatasetConfig, seed: int, out: Path | str, count: int | Non
 
         meshes, params, splits = load_folder(ds, seed, n_train, n_test)
 
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with durable.building(out, INDEX, _listed, "assets") as tmp:
         entries = []
         for i, (mesh, p, split) in enumerate(zip(meshes, params, splits)):
             name = f"{i:04d}.ply"
@@ -123,13 +118,11 @@ def build_meshes(ds: DatasetConfig, seed: int, out: Path | str, count: int | Non
         index = {"format": FORMAT, "dataset": ds.name, "source": source_record(ds.source), "fingerprint": fp,
                  "meshes": [asdict(e) for e in entries]}
         (tmp / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return MeshCatalog(out, entries, fp)
+
+
+def _listed(out: Path) -> list[str]:
+    return [entry["file"] for entry in json.loads((out / INDEX).read_text())["meshes"]]
 
 
 def open_catalog(root: Path | str, dataset: str = "") -> MeshCatalog:

@@ -10,12 +10,12 @@ renderer then uses `DEFAULT_FINISH`), so the bytes of such meshes do not depend 
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+import durable
 from config import UserError
 
 
@@ -84,10 +84,7 @@ def write_ply(path: Path | str, mesh: Mesh) -> None:
         + "".join(line + "\n" for line in _vertex_properties(dtype))
         + f"element face {len(f)}\n{_FACE_PROPERTY}\nend_header\n"
     ).encode("ascii")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(header + v.tobytes() + f.tobytes())
-    os.replace(tmp, path)
+    durable.write_bytes(path, header + v.tobytes() + f.tobytes())
 
 
 def read_ply(path: Path | str) -> Mesh:

@@ -7,7 +7,6 @@ into place, so an interrupted run never leaves half a PNG.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -18,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import durable  # noqa: E402
 from evaluate.encode import as_float, decode, encode  # noqa: E402
 from evaluate.mapping import FactorMapping  # noqa: E402
 
@@ -26,11 +26,11 @@ CELL = 1.0
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with durable.replacing(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -163,8 +163,6 @@ def save_gif(frames: np.ndarray, path: Path, size: int = 128, ms: int = 80) -> P
     for f in np.clip(frames, 0, 1):
         arr = (f[..., 0] if f.shape[-1] == 1 else f) * 255
         pics.append(Image.fromarray(arr.round().astype(np.uint8)).resize((size, size), Image.NEAREST))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    pics[0].save(tmp, format="GIF", save_all=True, append_images=pics[1:], duration=ms, loop=0)
-    os.replace(tmp, path)
+    with durable.replacing(path) as tmp:
+        pics[0].save(tmp, format="GIF", save_all=True, append_images=pics[1:], duration=ms, loop=0)
     return path

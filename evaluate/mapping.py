@@ -9,13 +9,13 @@ metrics as `metrics/<dataset>-<model>-mapping.json`, which `python cli.py rerend
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
+import durable
 from config import UserError
 
 
@@ -61,14 +61,10 @@ class FactorMapping:
 
 
 def save_mappings(path: Path | str, dataset: str, model: str, mappings: Mapping[str, FactorMapping]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = {"dataset": dataset, "model": model,
             "factors": {f: {"latents": list(m.latents), "degrees": list(m.degrees), "values": [list(v) for v in m.values]}
                         for f, m in mappings.items()}}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(body, indent=1) + "\n")
-    os.replace(tmp, path)
+    durable.write_text(path, json.dumps(body, indent=1) + "\n")
 
 
 def load_mapping(path: Path | str, factor: str) -> FactorMapping:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+import durable
 from config import FACTORS, SWEEPS, Params
 from evaluate.run import MODELS, EvalPaths, EvaluateError
 
@@ -49,10 +50,7 @@ def write_report(params: Params, dataset: str, root: Path | str = ".", shard_dir
     report, figure = report_paths(dataset, root)
     comparison_figure(params, dataset, paths, figure)
     text = render_markdown(params, dataset, metrics, figure, report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    tmp = report.with_name(f".{report.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, report)
+    durable.write_text(report, text)
     return report
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import sklearn
 from tqdm import tqdm
 
+import durable
 from config import FACTORS, SWEEPS, Params, UserError
 from evaluate import disentanglement as dis
 from evaluate import figures
@@ -267,10 +267,7 @@ def _finite(value):
 
 
 def _write_json(path: Path, body: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(_finite(body), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    durable.write_text(path, json.dumps(_finite(body), indent=2, allow_nan=False) + "\n")
 
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:

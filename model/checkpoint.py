@@ -8,13 +8,13 @@ The final model `models/<dataset>-<model>.pt` has the same layout, so it can be 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import durable
 from config import ModelConfig, UserError
 from model.nets import VAE, from_config
 
@@ -49,15 +49,9 @@ class ModelMeta:
 
 
 def save(path: Path | str, state: dict[str, Any]) -> None:
-    """Write `state` to `path` atomically: a killed process leaves the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """Write `state` to `path` durably: a kill or a power loss leaves the old file or the new one, never half."""
+    with durable.replacing(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load(path: Path | str, device: str | torch.device = "cpu") -> dict[str, Any]:

@@ -17,6 +17,8 @@ from typing import Mapping
 
 import numpy as np
 
+import durable
+
 ALIGN = 64
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 _PAD_ID = 0xD935
@@ -29,10 +31,8 @@ class NpzLayoutError(ValueError):
 
 
 def write_npz(path: Path | str, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write `arrays` as `<name>.npy` members to `path` atomically (temp file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+    """Write `arrays` as `<name>.npy` members to `path` durably (`durable.replacing`)."""
+    with durable.replacing(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name, array in arrays.items():
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
@@ -45,7 +45,6 @@ def write_npz(path: Path | str, arrays: Mapping[str, np.ndarray]) -> None:
             pad = -offset % ALIGN
             info.extra = struct.pack("<HH", _PAD_ID, pad) + bytes(pad)
             zf.writestr(info, buf.getbuffer())
-    os.replace(tmp, path)
 
 
 def open_members(path: Path | str) -> dict[str, np.memmap]:

@@ -18,7 +18,6 @@ import csv
 import hashlib
 import json
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+import durable
 from config import FACTORS, RENDER_SETS, SPLITS, DatasetConfig, ShardSettings, UserError
 from pipeline.npzfile import NpzLayoutError, open_members, write_npz
 
@@ -164,26 +164,20 @@ def pack_dataset(ds: DatasetConfig, settings: ShardSettings, renders_root: Path 
         raise ShardError(f"{ds.name}: every render set is empty; raise datasets.{ds.name}.groups and re-render")
     shape = read_image(first).shape
 
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    # An unreadable PNG or a kill leaves no half-packed folder; `out` is replaced only when it is ours.
+    with durable.building(out, MANIFEST, _listed, "shard") as tmp:
         manifest = _pack(ds, settings, sets, shape, total, tmp, workers, progress)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # an unreadable PNG or a kill leaves no half-packed folder
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, out)
     return manifest
 
 
 def _refuse_foreign(out: Path) -> None:
-    """`out` is replaced as a whole: only when it is missing, empty, or a shard folder (has a manifest)."""
-    if not out.exists():
-        return
-    if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file()):
-        raise ShardError(f"{out} exists and is not a shard folder (no {MANIFEST}); choose an empty or new --out folder")
+    """`out` is replaced as a whole: only when it is missing, empty, or a shard folder holding only what
+    its manifest lists (checked before any work, and again before the replacement)."""
+    durable.check_replaceable(out, MANIFEST, _listed, "shard")
+
+
+def _listed(out: Path) -> list[str]:
+    return [entry["path"] for entry in json.loads((out / MANIFEST).read_text())["shards"]]
 
 
 def _pack(ds: DatasetConfig, settings: ShardSettings, sets: dict, shape: tuple[int, ...], total: int, tmp: Path,
@@ -231,9 +225,7 @@ def _read_chunk(pool: ThreadPoolExecutor, chunk: Sequence[RenderedGroup], shape:
 
 
 def _write_manifest(path: Path, manifest: Manifest) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(manifest), indent=1) + "\n")
-    os.replace(tmp, path)
+    durable.write_text(path, json.dumps(asdict(manifest), indent=1) + "\n")
 
 
 def sha256(path: Path | str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import multiprocessing
-import os
 from pathlib import Path
 
 import numpy as np
 
+import durable
 from config import DatasetConfig, Params
 from render.plan import Frame
 from render.scene import SceneSpec
@@ -53,8 +53,5 @@ def contact_sheet(catalog, params: Params, ds: DatasetConfig, path: Path | str, 
         r, c = divmod(k, cols)
         sheet[r * size:(r + 1) * size, c * size:(c + 1) * size] = image
     ok, data = cv2.imencode(".png", sheet)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
+    durable.write_bytes(path, data.tobytes())
     return path

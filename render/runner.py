@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import durable
 from config import SPLITS, Params, RenderSettings, UserError, check_factor
 from render.plan import Frame, PlanRequest, Sweep, frames_of, plan
 from render.scene import SceneSpec
@@ -133,7 +134,7 @@ def render_set(params: Params, job: RenderJob) -> None:
         for split in SPLITS:
             (out / split).mkdir(parents=True, exist_ok=True)
         _remove_temporaries(out)
-        write_atomic(out / PLAN_FILE, json.dumps(
+        durable.write_bytes(out / PLAN_FILE, json.dumps(
             {"format": 1, "dataset": ds.name, "factor": job.factor, "key": key,
              "files": [f.file for f in frames]}, indent=1).encode() + b"\n")
         if pending:
@@ -146,7 +147,7 @@ def render_set(params: Params, job: RenderJob) -> None:
             log.warning("%s/%s: all %d images already rendered in %s; nothing to do",
                         ds.name, job.factor, len(frames), out)
     if not (out / LABELS_FILE).is_file():
-        write_atomic(out / LABELS_FILE, labels_csv(frames).encode())
+        durable.write_bytes(out / LABELS_FILE, labels_csv(frames).encode())  # last: the set is complete
 
 
 @contextlib.contextmanager
@@ -284,7 +285,8 @@ def _remove_temporaries(out: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary name in the same folder, then rename: readers never see half a file."""
+    """Write through a temporary name in the same folder, then rename: readers never see half a file.
+    Not flushed to disk (a render set is many small PNGs): resume checks PNGs for completeness instead."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -550,6 +550,18 @@ def test_catalog_refuses_to_replace_a_folder_that_is_not_a_mesh_folder(tmp_path)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
+def test_a_stale_mesh_folder_holding_a_users_file_is_refused_not_replaced(tmp_path):
+    out = str(tmp_path / "m")
+    assert _cli("assets", "--dataset", "chairs", "--count", "2", "--out", out).returncode == 0
+    (tmp_path / "m" / "notes.txt").write_text("keep me")
+    # another count makes the folder stale: it would be replaced whole, with the user's file
+    r = _cli("assets", "--dataset", "chairs", "--count", "3", "--out", out)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "holds 1 files its index.json does not list (e.g. notes.txt)" in r.stderr
+    assert (tmp_path / "m" / "notes.txt").read_text() == "keep me"
+    assert len(list((tmp_path / "m").glob("*.ply"))) == 2
+
+
 # ------------------------------------------------------------------------------ user meshes
 
 

@@ -57,6 +57,8 @@ def repo(tmp_path_factory):
     run(["git", "add", "-A"], path, env)
     run(["git", "commit", "-qm", "scratch"], path, env)
     run([BIN / "dvc", "repro"], path, env)
+    run(["git", "add", "-A"], path, env)  # dvc.lock and the outputs' .gitignore: the state tests restore
+    run(["git", "commit", "-qm", "reproduced"], path, env)
     return path, env
 
 
@@ -215,17 +217,24 @@ def test_new_image_size_stales_every_render_but_no_assets(repo):
 def test_more_faces_light_sweeps_rerun_exactly_light_and_downstream(repo, monkeypatch):
     path, env = repo
     names = stages(path)
-    edit_params(path, lambda p: p["datasets"]["faces"]["groups"].update(light=4))
-    found = stale(path)
-    assert "render@faces-light" in found and found <= {"render@faces-light"} | downstream(names, "faces"), found
+    before = yaml.safe_load((path / "params.yaml").read_text())["datasets"]["faces"]["groups"]["light"]
+    edit_params(path, lambda p: p["datasets"]["faces"]["groups"].update(light=before + 1))
+    try:
+        found = stale(path)
+        assert "render@faces-light" in found and found <= {"render@faces-light"} | downstream(names, "faces"), found
 
-    from dvc.repo import Repo
+        from dvc.repo import Repo
 
-    for key in ("PATH", "DVC_NO_ANALYTICS", "DVC_SITE_CACHE_DIR"):
-        monkeypatch.setenv(key, env[key])
-    with contextlib.chdir(path), Repo(".") as r:
-        ran = {s.addressing for s in r.reproduce()}
-    assert ran == {"render@faces-light"} | downstream(names, "faces"), ran
+        for key in ("PATH", "DVC_NO_ANALYTICS", "DVC_SITE_CACHE_DIR"):
+            monkeypatch.setenv(key, env[key])
+        with contextlib.chdir(path), Repo(".") as r:
+            ran = {s.addressing for s in r.reproduce()}
+        assert ran == {"render@faces-light"} | downstream(names, "faces"), ran
+        assert stale(path) == set()
+        light = read_manifest(path / "data/shards/faces").select("train", "light")
+        assert sum(e.groups for e in light) == before + 1
+    finally:  # back to the reproduced state (from git and DVC's cache), so no test depends on the order
+        run(["git", "checkout", "--", "."], path, env)  # params.yaml, dvc.lock and the uncached metrics/plots
+        run([BIN / "dvc", "checkout", "--force"], path, env)
     assert stale(path) == set()
-    light = read_manifest(path / "data/shards/faces").select("train", "light")
-    assert sum(e.groups for e in light) == 4
+    assert sum(e.groups for e in read_manifest(path / "data/shards/faces").select("train", "light")) == before

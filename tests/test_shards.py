@@ -15,6 +15,7 @@ import pytest
 from config import RENDER_SETS, SPLITS, ShardSettings
 from pipeline.loader import open_split
 from pipeline.npzfile import open_members, write_npz
+from durable import PARTIAL_MARK, FolderError
 from pipeline.shards import MANIFEST, ShardError, pack_dataset, read_image, read_manifest, sha256, verify_dir
 from tests.shard_fixtures import ROOT, TEST_MESHES, TRAIN_MESHES, pixels, tiny_dataset, write_renders
 
@@ -212,11 +213,11 @@ def test_shard_refuses_an_out_folder_it_did_not_make_and_deletes_nothing(tmp_pat
     mine = tmp_path / "my-notes"
     mine.mkdir()
     (mine / "thesis.tex").write_text("months of work")
-    with pytest.raises(ShardError, match=r"my-notes exists and is not a shard folder"):
+    with pytest.raises(FolderError, match=r"my-notes exists and was not made by `shard` \(no manifest.json\)"):
         pack_dataset(ds, ShardSettings(), tmp_path, mine, progress=False)
     assert (mine / "thesis.tex").read_text() == "months of work" and sorted(mine.iterdir()) == [mine / "thesis.tex"]
     (tmp_path / "a-file").write_text("x")
-    with pytest.raises(ShardError, match="is not a shard folder"):
+    with pytest.raises(FolderError, match="was not made by `shard`"):
         pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "a-file", progress=False)
     # an empty folder, and a shard folder of ours, are fine to (re)place
     (tmp_path / "empty").mkdir()
@@ -227,6 +228,32 @@ def test_shard_refuses_an_out_folder_it_did_not_make_and_deletes_nothing(tmp_pat
                           "shard", "--dataset", "faces", "--out", str(mine)], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 2 and run.stderr.startswith("error: ") and len(run.stderr.strip().splitlines()) == 1
     assert (mine / "thesis.tex").read_text() == "months of work"
+
+
+def test_shard_never_deletes_a_users_file_put_in_its_folder_or_beside_it(tmp_path):
+    ds = tiny_dataset()
+    write_renders(tmp_path, ds)
+    out = tmp_path / "shards"
+    pack_dataset(ds, ShardSettings(), tmp_path, out, progress=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (out / "train" / "my-analysis.ipynb").write_text("mine")
+    with pytest.raises(FolderError, match=r"shards holds 1 files its manifest.json does not list \(e.g. train/my-analysis.ipynb\)"):
+        pack_dataset(ds, ShardSettings(), tmp_path, out, progress=False)
+    assert (out / "train" / "my-analysis.ipynb").read_text() == "mine"
+    assert all(p.read_bytes() == b for p, b in before.items())
+    (out / "train" / "my-analysis.ipynb").unlink()
+    # A folder named like our build folder but not ours is refused too, not cleared.
+    (tmp_path / "shards.partial").mkdir()
+    (tmp_path / "shards.partial" / "keep.txt").write_text("mine")
+    with pytest.raises(FolderError, match=r"shards.partial exists and was not made by `shard`"):
+        pack_dataset(ds, ShardSettings(), tmp_path, out, progress=False)
+    assert (tmp_path / "shards.partial" / "keep.txt").read_text() == "mine"
+    # Our own leftover build folder (a killed run) is cleared and the run goes on.
+    (tmp_path / "shards.partial" / "keep.txt").unlink()
+    (tmp_path / "shards.partial" / PARTIAL_MARK).touch()
+    (tmp_path / "shards.partial" / "half.npz").write_bytes(b"x")
+    pack_dataset(ds, ShardSettings(), tmp_path, out, progress=False)
+    assert not (tmp_path / "shards.partial").exists() and verify_dir(out).dataset == ds.name
 
 
 def test_cli_shard_exit_code_2_on_missing_renders(tmp_path):
