@@ -13,6 +13,7 @@ Bad input prints one line starting with `error:` and exits with code 2.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import sys
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import click
 
-from config import RENDER_SETS, ConfigError, Params, UserError, check_factor, load_params
+from config import (RENDER_SETS, ConfigError, Params, UserError, check_dataset_name, check_factor, check_seed,
+                    load_params)
 
 
 def user_errors(fn):
@@ -37,14 +39,50 @@ def user_errors(fn):
     return wrapper
 
 
+class OneLineUsageError(click.UsageError):
+    """A click usage error printed as the project prints bad input: one `error:` line, exit code 2."""
+
+    def show(self, file=None) -> None:
+        message = " ".join(self.format_message().split())  # click's messages may quote a value with newlines
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"error: {message}{hint}", err=True)
+
+
+@contextlib.contextmanager
+def one_line_usage_errors():
+    try:
+        yield
+    except (OneLineUsageError, click.exceptions.NoArgsIsHelpError):  # the help for a bare command stays
+        raise
+    except click.UsageError as err:
+        raise OneLineUsageError(err.format_message(), err.ctx) from None
+
+
+class OneLineGroup(click.Group):
+    """Click's own errors for a bad command line (a value of the wrong type or out of an IntRange, a missing
+    or unknown option, an unknown command) keep the promise too: one line and exit code 2, not a usage block
+    and `Error:`. The group parses its options in make_context and each command's in invoke."""
+
+    def make_context(self, *args, **kwargs):
+        with one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+def one_dataset(params: Params, name: str) -> str:
+    check_dataset_name(name, "--dataset")  # a path such as ../x is refused as such, never looked up
+    params.dataset(name)  # raises a one-line error for an unknown name
+    return name
+
+
 def dataset_names(params: Params, choice: str) -> list[str]:
-    if choice == "all":
-        return list(params.datasets)
-    params.dataset(choice)  # raises a one-line error for an unknown name
-    return [choice]
+    return list(params.datasets) if choice == "all" else [one_dataset(params, choice)]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--params", "params_path", default="params.yaml", show_default=True,
               type=click.Path(dir_okay=False), help="Parameters file.")
 @click.pass_context
@@ -55,7 +93,10 @@ def main(ctx: click.Context, params_path: str) -> None:
 
 def _params(ctx: click.Context, seed: int | None = None) -> Params:
     params = load_params(ctx.obj)
-    return params if seed is None else dataclasses.replace(params, seed=seed)
+    if seed is None:
+        return params
+    check_seed(seed, "--seed")  # --seed overrides the top-level seed; the same rule, named as the option
+    return dataclasses.replace(params, seed=seed)
 
 
 # ------------------------------------------------------------------------------------ assets
@@ -186,7 +227,7 @@ def train(ctx, dataset, kind, steps, shards, out, seed, no_live, nproc):
 
     check_kind(kind)
     params = _params(ctx, seed)
-    params.dataset(dataset)
+    one_dataset(params, dataset)
     if steps is not None:
         settings = dataclasses.replace(params.train, steps=steps)
         settings.check("train")  # --steps overrides train.steps; errors name that key
@@ -242,6 +283,7 @@ def evaluate(ctx, dataset, model_name, checkpoint):
     if (model_name is None) == (checkpoint is None):
         raise UserError("give exactly one of --model (models/<dataset>-<model>.pt) and --checkpoint FILE")
     params = _params(ctx)
+    one_dataset(params, dataset)
     if checkpoint is None:
         metrics, out = evaluate_model(params, dataset, model_name), Path("metrics") / f"{dataset}-{model_name}.json"
     else:
@@ -274,7 +316,8 @@ def report(ctx, dataset):
     """reports/<dataset>.md and the comparison figure, from both models' metrics."""
     from evaluate.report import write_report
 
-    click.echo(f"{dataset}: report -> {write_report(_params(ctx), dataset)}")
+    params = _params(ctx)
+    click.echo(f"{dataset}: report -> {write_report(params, one_dataset(params, dataset))}")
 
 
 # ignore_unknown_options lets `--values -60 -30 0` list negative numbers: click would read "-30" as an option.

@@ -15,6 +15,7 @@ Conventions used throughout the project:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import typing
@@ -208,7 +209,8 @@ class DatasetConfig:
         for f, n in self.groups.items():
             _require(n >= 0, f"{at}.groups.{f}", f"is {n}; must be >= 0")
         check_steps(self.steps, f"{at}.steps")
-        _require(self.test_groups >= 0, f"{at}.test_groups", "must be >= 0")
+        _require(self.test_groups >= 1, f"{at}.test_groups",
+                 f"is {self.test_groups}; must be >= 1 (the evaluation scores the test sweeps)")
 
     @property
     def generator(self) -> str:
@@ -301,14 +303,16 @@ class TrainConfig:
         _require(self.image_every >= 1, f"{at}.image_every", "must be >= 1")
         _require(self.batch_size >= 2, f"{at}.batch_size", "must be >= 2")
         _require(self.lr > 0, f"{at}.lr", "must be > 0")
+        _require(self.weight_decay >= 0, f"{at}.weight_decay", "must be >= 0 (0 = off)")
         _require(all(0 <= b < 1 for b in self.betas), f"{at}.betas", "each must lie in [0, 1)")
         _require(self.beta >= 0 and self.pull >= 0, f"{at}", "beta and pull must be >= 0")
         _require(self.free_bits >= 0, f"{at}.free_bits", "must be >= 0 (nats; 0 = off)")
         _require(self.vae_every >= 0, f"{at}.vae_every", "must be >= 0 (0 = no interleaved VAE steps)")
-        _require(0 <= self.beta_intrinsic < float("inf"), f"{at}.beta_intrinsic", "must be a finite number >= 0")
+        _require(self.beta_intrinsic >= 0, f"{at}.beta_intrinsic", "must be >= 0")
         _require(set(self.mix) == set(SWEEPS), f"{at}.mix", f"give a weight for each of {list(SWEEPS)}")
-        _require(all(w >= 0 for w in self.mix.values()) and sum(self.mix.values()) > 0, f"{at}.mix",
-                 "weights must be >= 0 and not all 0")
+        # A finite sum too: the weights are normalised by it (1e308 twice is inf, and every share 0).
+        _require(all(w >= 0 for w in self.mix.values()) and 0 < sum(self.mix.values()) < math.inf, f"{at}.mix",
+                 "weights must be >= 0, not all 0, and add up to a finite number")
         _require(self.checkpoint_every >= 1 and self.log_every >= 1, f"{at}", "checkpoint_every and log_every must be >= 1")
 
 
@@ -346,11 +350,14 @@ class Params:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def check(self, at: str) -> None:
+        check_seed(self.seed, "seed")
         _require(bool(self.datasets), "datasets", "is empty; define at least one dataset")
+        for name in self.datasets:
+            check_dataset_name(name, "datasets")
 
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:
-            raise ConfigError(f"unknown dataset '{name}'; params.yaml defines: {', '.join(self.datasets)}")
+            raise ConfigError(f"unknown dataset {_show(name)}; params.yaml defines: {', '.join(self.datasets)}")
         return self.datasets[name]
 
 
@@ -360,7 +367,10 @@ class Params:
 
 
 def check_range(lo: float, hi: float, at: str) -> None:
-    _require(lo <= hi, at, f"min {lo:g} > max {hi:g}; give [min, max] with min <= max")
+    # `--range` comes here straight from the command line, where click reads nan and inf as floats.
+    _require(math.isfinite(lo) and math.isfinite(hi), at, f"is [{lo:g}, {hi:g}]; give finite numbers of degrees")
+    # min == max would make every sweep of this factor copies of one image (and fix it in all others).
+    _require(lo < hi, at, f"min {lo:g} {'>' if lo > hi else '='} max {hi:g}; give [min, max] with min < max")
     _require(-360.0 <= lo and hi <= 360.0, at, "angles are in degrees and must lie in [-360, 360]")
 
 
@@ -368,9 +378,25 @@ def check_steps(steps: int, at: str) -> None:
     _require(steps >= 2, at, f"is {steps}; a sweep needs at least 2 steps")
 
 
+def check_seed(seed: int, at: str) -> None:
+    # numpy's SeedSequence refuses negative seeds; scikit-learn's random_state needs them below 2**32.
+    _require(0 <= seed < 2**32, at, f"is {_show(seed)}; must be >= 0 and < 2**32")
+
+
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A dataset's name is a folder and file name (data/meshes/<name>, models/<name>-dcign.pt): no separators,
+no leading dot (so neither `.` nor `..`), nothing that leaves the folder it is put in."""
+
+
+def check_dataset_name(name: str, at: str) -> None:
+    _require(DATASET_NAME.fullmatch(name) is not None, at,
+             f"{_show(name)} is not a valid dataset name; use up to 64 letters, digits, '_', '.' and '-', "
+             "starting with a letter or digit")
+
+
 def check_factor(factor: str, allowed: tuple[str, ...] = RENDER_SETS) -> str:
     if factor not in allowed:
-        raise ConfigError(f"unknown factor '{factor}'; choose one of: {', '.join(allowed)}")
+        raise ConfigError(f"unknown factor {_show(factor)}; choose one of: {', '.join(allowed)}")
     return factor
 
 
@@ -388,6 +414,12 @@ def _require(ok: bool, at: str, problem: str) -> None:
         raise ConfigError(f"{at}: {problem}")
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    """A value as messages quote it: its repr (one line: newlines are escaped), cut short if long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
@@ -396,15 +428,30 @@ def _require(ok: bool, at: str, problem: str) -> None:
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and validate `params.yaml`. Raises ConfigError (one line) on any problem."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: parameters file not found; run from the repository root or pass --params")
+    text = _read_text(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    except ValueError as err:  # PyYAML builds `2001-13-45` as a date and lets datetime's error through
+        raise ConfigError(f"{path}: a value cannot be read ({err}); quote it or fix it") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a parameters file") from None
     return parse_params(raw)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ConfigError(f"{path}: parameters file not found; run from the repository root or pass --params") from None
+    except OSError as err:  # unreadable, a name too long, ...
+        raise ConfigError(f"{path}: cannot read the parameters file ({err.strerror or err}); check the path") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                          "save it as UTF-8") from None
 
 
 def parse_params(raw: Mapping[str, Any]) -> Params:
@@ -419,7 +466,7 @@ def _build(cls: type, raw: Any, at: str) -> Any:
         raise ConfigError(f"{at or 'params'}: expected a mapping of keys, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(raw) - names)
+    unknown = sorted(set(raw) - names, key=str)  # YAML keys need not be strings: `1:` or `null:`
     if unknown:
         raise ConfigError(f"{_join(at, unknown[0])}: unknown key; valid keys here: {', '.join(sorted(names))}")
     values = {k: _convert(hints[k], v, _join(at, k)) for k, v in raw.items()}
@@ -435,36 +482,49 @@ def _convert(tp: Any, value: Any, at: str) -> Any:
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{at}: is {value!r}; choose one of: {', '.join(map(str, choices))}")
+            raise ConfigError(f"{at}: is {_show(value)}; choose one of: {', '.join(map(str, choices))}")
         return value
     if origin is dict:
         _, vt = typing.get_args(tp)
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{at}: expected a mapping, got {value!r}")
-        return {str(k): _convert(vt, v, f"{at}.{k}") for k, v in value.items()}
+            raise ConfigError(f"{at}: expected a mapping, got {_show(value)}")
+        return {str(k): _convert(vt, v, _join(at, k)) for k, v in value.items()}
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{at}: expected a list of {len(args)} values, got {value!r}")
+            raise ConfigError(f"{at}: expected a list of {len(args)} values, got {_show(value)}")
         return tuple(_convert(t, v, f"{at}[{i}]") for i, (t, v) in enumerate(zip(args, value)))
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{at}: expected true or false, got {value!r}")
+            raise ConfigError(f"{at}: expected true or false, got {_show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{at}: expected an integer, got {value!r}")
+            raise ConfigError(f"{at}: expected an integer, got {_show(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{at}: expected a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"{at}: expected a number, got {_show(value)}")
+        return _finite(value, at)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{at}: expected a string, got {value!r}")
+            raise ConfigError(f"{at}: expected a string, got {_show(value)}")
         return value
     raise TypeError(f"config field {at} has unsupported type {tp}")  # a bug in this file, not user input
 
 
-def _join(at: str, key: str) -> str:
+def _finite(value: int | float, at: str) -> float:
+    """Every float setting is a finite quantity. NaN fails every comparison and inf passes one-sided
+    ones (`lr > 0`), so neither may reach a field's range check, or a stage (`int(inf)` raises)."""
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the largest float
+        number = math.inf
+    _require(math.isfinite(number), at, f"is {_show(value, 20)}; must be a finite number")
+    return number
+
+
+def _join(at: str, key: Any) -> str:
+    # Keys are the user's: one with a newline or of a page's length is quoted, to keep messages one line.
+    key = key if isinstance(key, str) and key.isprintable() and len(key) <= 60 else _show(key)
     return f"{at}.{key}" if at else key

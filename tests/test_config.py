@@ -1,6 +1,7 @@
 """params.yaml -> typed objects: defaults load, and every bad value is a one-line error naming its key."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -69,9 +70,12 @@ def test_bad_values_name_their_key_in_one_line(path, value, words):
 @pytest.mark.parametrize("key, value, words", [
     ("free_bits", -1, "train.free_bits: must be >= 0"),
     ("vae_every", -2, "train.vae_every: must be >= 0"),
-    ("beta_intrinsic", -0.5, "train.beta_intrinsic: must be a finite number >= 0"),
-    ("beta_intrinsic", float("inf"), "train.beta_intrinsic: must be a finite number >= 0"),
-    ("beta_intrinsic", float("nan"), "train.beta_intrinsic: must be a finite number >= 0"),
+    ("beta_intrinsic", -0.5, "train.beta_intrinsic: must be >= 0"),
+    ("beta_intrinsic", float("inf"), "train.beta_intrinsic: is inf; must be a finite number"),
+    ("beta_intrinsic", float("nan"), "train.beta_intrinsic: is nan; must be a finite number"),
+    ("weight_decay", -0.1, "train.weight_decay: must be >= 0"),
+    ("mix", {"azimuth": 1e308, "elevation": 1e308, "light": 1, "intrinsic": 1},
+     "train.mix: weights must be >= 0, not all 0, and add up to a finite number"),
 ])
 def test_bad_train_value_names_its_key(key, value, words):
     with pytest.raises(ConfigError) as err:
@@ -108,3 +112,131 @@ def test_round_trip_through_yaml(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(raw_params()))
     assert load_params(path) == parse_params(raw_params())
+
+
+# ---------------------------------------------------------------------------- found by an outside audit
+
+
+def with_value(path: str, value):
+    """The test params with the key at dotted `path` set to `value` (its sections made if missing)."""
+    raw = copy.deepcopy(raw_params())
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return raw
+
+
+@pytest.mark.parametrize("path, value, words", [
+    ("seed", -1, "seed: is -1; must be >= 0"),
+    ("seed", 2**32, "seed: is 4294967296; must be >= 0 and < 2**32"),
+    ("datasets.faces.ranges.azimuth", [10, 10],
+     "datasets.faces.ranges.azimuth: min 10 = max 10; give [min, max] with min < max"),
+    ("datasets.faces.test_groups", 0, "datasets.faces.test_groups: is 0; must be >= 1"),
+    ("train.weight_decay", -1, "train.weight_decay: must be >= 0"),
+])
+def test_audit_values_rejected_in_one_line(path, value, words):
+    with pytest.raises(ConfigError) as err:
+        parse_params(with_value(path, value))
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+FLOATS = ["shard.max_mb", "train.lr", "train.weight_decay", "train.beta", "train.pull", "train.free_bits",
+          "datasets.faces.camera.distance", "datasets.faces.camera.fov", "datasets.faces.light.elevation",
+          "datasets.faces.light.strength", "datasets.faces.light.ambient"]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 10**400],
+                         ids=["inf", "-inf", "nan", "10**400"])
+@pytest.mark.parametrize("path", FLOATS)
+def test_every_float_setting_must_be_finite(path, value):
+    """`shard.max_mb: .inf` reached int(nan) in the shard stage; inf passed `lr > 0`; 10**400 raised OverflowError."""
+    with pytest.raises(ConfigError, match=rf"^{path}: is .*; must be a finite number$"):
+        parse_params(with_value(path, value))
+
+
+@pytest.mark.parametrize("path", ["datasets.faces.ranges.light", "train.betas"])
+def test_float_pairs_must_be_finite(path):
+    with pytest.raises(ConfigError, match=r"must be a finite number"):
+        parse_params(with_value(path, [0.1, float("inf")]))
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/abs", ".", "..", ".hidden", "a/b", "", "with space", "-dash",
+                                  "x" * 65, "new\nline"])
+def test_dataset_names_that_are_not_plain_folder_names_are_rejected(name):
+    raw = raw_params()
+    raw["datasets"] = {name: raw["datasets"]["faces"]}
+    with pytest.raises(ConfigError) as err:
+        parse_params(raw)
+    message = str(err.value)
+    assert message.startswith("datasets: ") and "is not a valid dataset name; use up to 64 letters" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["faces", "my-heads_2", "v1.2", "X"])
+def test_plain_dataset_names_are_accepted(name):
+    raw = raw_params()
+    raw["datasets"] = {name: raw["datasets"]["faces"]}
+    assert parse_params(raw).dataset(name).mesh_dir() == Path("data/meshes") / name
+
+
+@pytest.mark.parametrize("text, words", [
+    (b"seed: 2001-13-45\n", "a value cannot be read (month must be in 1..12)"),  # datetime's ValueError
+    (b"\xff\xfe: 1\n", "not UTF-8 text (byte 0xff at offset 0)"),  # UnicodeDecodeError
+    (b"1: 2\nfoo: 3\n", "1: unknown key"),  # sorting int and str keys raised TypeError
+    (b'render: {"a\\nb": 1}\n', "render.'a\\nb': unknown key"),  # a key with a newline, quoted
+    (b'datasets: {x: {groups: {"a\\nb": z}}}\n', "datasets.x.groups.'a\\nb': expected an integer"),
+])
+def test_odd_files_are_one_line_errors(tmp_path, text, words):
+    path = tmp_path / "p.yaml"
+    path.write_bytes(text)
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def invoke(root: Path, *args: str):
+    """The CLI in this process, as `python cli.py` runs it (standalone mode), in `root`."""
+    from click.testing import CliRunner
+
+    import cli
+
+    (root / "params.yaml").write_text(yaml.safe_dump(raw_params()))
+    with contextlib.chdir(root):
+        return CliRunner().invoke(cli.main, ["--params", "params.yaml", *args])
+
+
+@pytest.mark.parametrize("args, words", [
+    (["assets", "--seed", "-1", "--count", "1", "--out", "out"], "error: --seed: is -1; must be >= 0"),
+    (["render", "--factor", "light", "--seed", "-1", "--out", "out"], "error: --seed: is -1; must be >= 0"),
+    (["train", "--dataset", "faces", "--model", "dcign", "--seed", "-1"], "error: --seed: is -1; must be >= 0"),
+    (["render", "--factor", "light", "--range", "10", "10", "--out", "out"], "error: --range: min 10 = max 10"),
+    (["render", "--factor", "light", "--range", "nan", "10", "--out", "out"], "error: --range: is [nan, 10]; give finite"),
+    (["assets", "--dataset", "../x", "--out", "out"], "error: --dataset: '../x' is not a valid dataset name"),
+    (["render", "--factor", "light", "--dataset", "/abs"], "error: --dataset: '/abs' is not a valid dataset name"),
+    (["shard", "--dataset", ".."], "error: --dataset: '..' is not a valid dataset name"),
+    (["train", "--dataset", "../x", "--model", "dcign"], "error: --dataset: '../x' is not a valid dataset name"),
+    (["evaluate", "--dataset", "../x", "--model", "dcign"], "error: --dataset: '../x' is not a valid dataset name"),
+    (["report", "--dataset", "../x"], "error: --dataset: '../x' is not a valid dataset name"),
+    # click's own errors: one `error:` line too, not a usage block and `Error:`
+    (["render", "--factor", "light", "--groups", "-1"], "error: Invalid value for '--groups': -1 is not in the range"),
+    (["assets", "--count", "abc"], "error: Invalid value for '--count': 'abc' is not a valid integer"),
+    (["train", "--dataset", "faces", "--model", "dcign", "--steps", "0"], "error: Invalid value for '--steps'"),
+    (["render", "--factor", "light", "--bogus"], "error: No such option '--bogus'"),
+    (["render"], "error: Missing option '--factor'"),
+    (["nosuch"], "error: No such command 'nosuch'"),
+])
+def test_bad_command_lines_print_one_error_line_and_write_nothing(tmp_path, args, words):
+    result = invoke(tmp_path, *args)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr.startswith(words) and result.stderr.count("\n") == 1, result.stderr
+    assert result.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_a_bare_command_still_prints_the_help():
+    from click.testing import CliRunner
+
+    import cli
+
+    assert "Commands:" in CliRunner().invoke(cli.main, []).output
