@@ -354,6 +354,8 @@ class Params:
         _require(bool(self.datasets), "datasets", "is empty; define at least one dataset")
         for name in self.datasets:
             check_dataset_name(name, "datasets")
+            _require(name != "all", "datasets", "'all' is not a dataset name: `--dataset all` means every dataset; "
+                     "rename it")
 
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:

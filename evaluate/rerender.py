@@ -105,7 +105,7 @@ def parse_degrees(tokens: Sequence[str]) -> list[float]:
         try:
             out.append(float(t))
         except ValueError:
-            raise RerenderError(f"--values: '{t}' is not a number of degrees (or an unknown option); "
+            raise RerenderError(f"--values: {t!r} is not a number of degrees (or an unknown option); "
                                 "list numbers, e.g. --values -60 0 60") from None
     if not all(np.isfinite(out)):
         raise RerenderError("--values: give finite numbers of degrees")

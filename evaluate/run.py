@@ -95,7 +95,7 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     from pipeline.loader import open_split
 
     if model_name not in MODELS:
-        raise EvaluateError(f"unknown model '{model_name}'; choose one of: {', '.join(MODELS)}")
+        raise EvaluateError(f"unknown model {model_name!r}; choose one of: {', '.join(MODELS)}")
     ds = params.dataset(dataset)
     ev = params.evaluate
     paths = paths or EvalPaths.default(params, dataset, model_name)

@@ -508,5 +508,5 @@ def _log_reconstructions(live, model: VAE, x: torch.Tensor, n: int = 8) -> None:
 
 def check_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise UserError(f"unknown model '{kind}'; choose one of: {', '.join(KINDS)}")
+        raise UserError(f"unknown model {kind!r}; choose one of: {', '.join(KINDS)}")
     return kind

@@ -174,6 +174,13 @@ def test_dataset_names_that_are_not_plain_folder_names_are_rejected(name):
     assert "\n" not in message
 
 
+def test_all_is_not_a_dataset_name():
+    raw = raw_params()
+    raw["datasets"] = {"all": raw["datasets"]["faces"]}
+    with pytest.raises(ConfigError, match=r"^datasets: 'all' is not a dataset name: `--dataset all` means every"):
+        parse_params(raw)
+
+
 @pytest.mark.parametrize("name", ["faces", "my-heads_2", "v1.2", "X"])
 def test_plain_dataset_names_are_accepted(name):
     raw = raw_params()
