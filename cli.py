@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import sys
 from pathlib import Path
@@ -34,6 +35,14 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except UserError as err:
             click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # Nothing half-written is left (durable.py); finished work stays and a rerun resumes it.
+            where = f" writing {err.filename}" if err.filename else ""
+            click.echo(f"error: disk full{where} ({err.strerror}); free some space and run the command again: "
+                       "finished work is kept", err=True)
             sys.exit(2)
 
     return wrapper

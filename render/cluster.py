@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -302,7 +303,8 @@ def _as_user_error(err) -> Exception:
     """A worker's exception as the driver raises it: a UserError keeps its one-line message; anything
     else (a bug) stays Ray's error, which carries the remote traceback."""
     cause = getattr(err, "cause", None)
-    return cause if isinstance(cause, UserError) else err
+    full = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)  # a node's disk: one line too
+    return cause if isinstance(cause, UserError) or full else err
 
 
 def _first_line(err: BaseException) -> str:

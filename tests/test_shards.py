@@ -276,3 +276,36 @@ def test_cli_shard_packs_and_verifies(tmp_path):
     assert read_manifest(tmp_path / "data/shards/faces").dataset == "faces"
     run = subprocess.run(cli + ["--verify"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0 and "verified" in run.stdout
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_finished_shards(tmp_path, monkeypatch):
+    """A disk that fills while the new shards are committed: exit 2, one `error: disk full` line, no
+    `.partial` left, and the shards of the previous run intact. A full disk cannot be made in a test, so
+    the final flush of the folder raises ENOSPC as the kernel would."""
+    import errno
+
+    from click.testing import CliRunner
+
+    import cli
+    import durable
+
+    (tmp_path / "params.yaml").write_text((ROOT / "profiles" / "tiny.yaml").read_text())
+    write_renders(tmp_path / "data" / "renders", tiny_dataset())
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli.main, ["shard", "--dataset", "faces"]).exit_code == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "data/shards/faces").rglob("*") if p.is_file()}
+    real = durable.commit
+
+    def full(tmp, path):
+        if Path(tmp).is_dir():
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+        real(tmp, path)
+
+    monkeypatch.setattr(durable, "commit", full)
+    (tmp_path / "data/renders/faces/light/labels.csv").touch()  # the run must really repack
+    result = CliRunner().invoke(cli.main, ["shard", "--dataset", "faces"])
+    assert result.exit_code == 2, result.output
+    last = result.stderr.rstrip("\n").split("\n")[-1]  # after the progress bar of the packing
+    assert last.startswith("error: disk full writing data/shards/faces.partial") and "Traceback" not in result.stderr
+    assert not (tmp_path / "data/shards/faces.partial").exists()
+    assert {p: p.read_bytes() for p in (tmp_path / "data/shards/faces").rglob("*") if p.is_file()} == before
