@@ -49,15 +49,21 @@ def commit(tmp: Path | str, path: Path | str) -> None:
     """Flush `tmp` (a file, or a folder and everything in it) and rename it to `path` (a file is
     replaced; a folder must not exist), then flush the parent folder that records the rename."""
     tmp, path = Path(tmp), Path(path)
-    if tmp.is_dir():
-        for folder, _, files in os.walk(tmp):
+    flush(tmp)
+    os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+def flush(path: Path | str) -> None:
+    """fsync a file, or a folder with every file and folder in it."""
+    path = Path(path)
+    if path.is_dir():
+        for folder, _, files in os.walk(path):
             for name in files:
                 _fsync(Path(folder) / name)
             _fsync(Path(folder))
     else:
-        _fsync(tmp)
-    os.replace(tmp, path)
-    _fsync(path.parent)
+        _fsync(path)
 
 
 def _fsync(path: Path) -> None:
@@ -120,8 +126,23 @@ def building(out: Path | str, marker: str, listed: Callable[[Path], Iterable[str
         yield tmp
         (tmp / PARTIAL_MARK).unlink()
         _check_out(out, marker, listed, made_by)  # again: files may have been added meanwhile
-        if out.exists():
-            shutil.rmtree(out)
-        commit(tmp, out)
+        flush(tmp)  # a full disk or an I/O error fails here, with `out` untouched
+        _swap_in(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Put the flushed folder `new` in place of `out`; the old `out` is deleted only once `new` is there."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}") if out.exists() else None
+    if old is not None:
+        os.replace(out, old)
+    try:
+        os.replace(new, out)
+        _fsync(out.parent)
+    except BaseException:
+        if old is not None and not out.exists():
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old)

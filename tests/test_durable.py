@@ -92,3 +92,22 @@ def test_the_pipeline_writers_go_through_it(tmp_path, synced, writer):
         _write_manifest(target, Manifest(1, "faces", (8, 8), 1, ("azimuth",), ("azimuth",), ()))
     assert [k for k, _ in synced] == ["fsync", "replace", "fsync"] and synced[1][1] == str(target)
     assert target.stat().st_size > 0
+
+
+def test_a_folder_that_cannot_be_put_in_place_leaves_the_old_one(tmp_path, monkeypatch):
+    out = tmp_path / "shards"
+    out.mkdir()
+    (out / "manifest.json").write_text("old")
+    real = os.replace
+
+    def failing(src, dst):
+        if Path(src).name == "shards.partial":
+            raise OSError(5, "Input/output error", str(src))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        with durable.building(out, "manifest.json", lambda o: [], "shard") as tmp:
+            (tmp / "manifest.json").write_text("new")
+    assert (out / "manifest.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shards"]  # no .partial, no old copy

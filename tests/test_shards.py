@@ -281,7 +281,7 @@ def test_cli_shard_packs_and_verifies(tmp_path):
 def test_a_full_disk_is_one_line_and_keeps_the_finished_shards(tmp_path, monkeypatch):
     """A disk that fills while the new shards are committed: exit 2, one `error: disk full` line, no
     `.partial` left, and the shards of the previous run intact. A full disk cannot be made in a test, so
-    the final flush of the folder raises ENOSPC as the kernel would."""
+    the flush of the new folder raises ENOSPC as the kernel would."""
     import errno
 
     from click.testing import CliRunner
@@ -294,14 +294,14 @@ def test_a_full_disk_is_one_line_and_keeps_the_finished_shards(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     assert CliRunner().invoke(cli.main, ["shard", "--dataset", "faces"]).exit_code == 0
     before = {p: p.read_bytes() for p in (tmp_path / "data/shards/faces").rglob("*") if p.is_file()}
-    real = durable.commit
+    real = durable.flush
 
-    def full(tmp, path):
-        if Path(tmp).is_dir():
-            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
-        real(tmp, path)
+    def full(path):
+        if Path(path).is_dir():
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path)
 
-    monkeypatch.setattr(durable, "commit", full)
+    monkeypatch.setattr(durable, "flush", full)
     (tmp_path / "data/renders/faces/light/labels.csv").touch()  # the run must really repack
     result = CliRunner().invoke(cli.main, ["shard", "--dataset", "faces"])
     assert result.exit_code == 2, result.output
