@@ -28,7 +28,9 @@ def replacing(path: Path | str) -> Iterator[Path]:
     On an exception the temporary file is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    # `.<name>.tmp-<pid>`: torch.save names its archive after the file's stem, so the stem of the temporary
+    # name must not hold the pid (it is `.<name>`): the same state gives the same bytes in any process.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
         commit(tmp, path)

@@ -111,3 +111,17 @@ def test_a_folder_that_cannot_be_put_in_place_leaves_the_old_one(tmp_path, monke
             (tmp / "manifest.json").write_text("new")
     assert (out / "manifest.json").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shards"]  # no .partial, no old copy
+
+
+def test_a_checkpoint_has_the_same_bytes_whatever_process_writes_it(tmp_path):
+    """torch.save names the zip archive inside after the file's stem: a temporary name holding the pid
+    would make every checkpoint (and so every model DVC tracks) differ from run to run."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from model.checkpoint import save; "
+            "save(sys.argv[1], {'meta': {'x': 1}, 'model': {'w': torch.arange(4.0)}})")
+    root = Path(__file__).resolve().parents[1]
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name / "faces-dcign.pt")], cwd=root, check=True)
+    assert (tmp_path / "a" / "faces-dcign.pt").read_bytes() == (tmp_path / "b" / "faces-dcign.pt").read_bytes()
