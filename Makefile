@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup setup-ray test repro bench clean-venv
+.PHONY: setup setup-ray setup-export test repro bench clean-venv
 
 setup: $(STAMP)
 
@@ -24,7 +24,15 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(BIN)/python -m pip install -qq -r requirements-ray.txt -c constraints.txt
 	touch $(RAY_STAMP)
 
-test: setup setup-ray
+# Optional: `python cli.py export` (docs/export.md). `make test` installs it to test it.
+EXPORT_STAMP := $(VENV)/.installed-export
+setup-export: $(EXPORT_STAMP)
+
+$(EXPORT_STAMP): $(STAMP) requirements-export.txt
+	$(BIN)/python -m pip install -qq -r requirements-export.txt -c constraints.txt
+	touch $(EXPORT_STAMP)
+
+test: setup setup-ray setup-export
 	DVC_NO_ANALYTICS=1 $(BIN)/python -m pytest -q
 
 repro: setup

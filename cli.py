@@ -7,6 +7,7 @@
     python cli.py train    --dataset faces --model dcign --nproc 2   # the same, data-parallel (torchrun)
     python cli.py evaluate --dataset faces --model dcign    # -> metrics/, plots/, reports/
     python cli.py rerender IMAGE --model models/faces-dcign.pt --factor azimuth --values -60 0 60
+    python cli.py export   --dataset faces --format hf --out DIR   # Hugging Face datasets or WebDataset
 
 Every command reads `params.yaml` (or `--params FILE`) once; options override single values.
 Bad input prints one line starting with `error:` and exits with code 2.
@@ -327,6 +328,31 @@ def report(ctx, dataset):
 
     params = _params(ctx)
     click.echo(f"{dataset}: report -> {write_report(params, one_dataset(params, dataset))}")
+
+
+# ------------------------------------------------------------------------------------ export
+
+
+@main.command()
+@click.option("--dataset", required=True, help="Dataset name from params.yaml.")
+@click.option("--format", "fmt", required=True, metavar="hf|webdataset",
+              help="hf: a Hugging Face `datasets` folder (load_from_disk, load_dataset); "
+                   "webdataset: tar shards for streaming. Needs requirements-export.txt.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output folder (new, empty, or an earlier export, which is replaced).")
+@click.option("--shards", type=click.Path(file_okay=False), default=None,
+              help="Shard folder (default data/shards/<dataset>).")
+@click.pass_context
+@user_errors
+def export(ctx, dataset, fmt, out, shards):
+    """Export a dataset's shards for others, with a dataset card and a contact sheet (docs/export.md)."""
+    from pipeline.export import check_format, export_dataset
+
+    check_format(fmt)
+    params = _params(ctx)
+    one_dataset(params, dataset)
+    result = export_dataset(params, dataset, fmt, Path(out), shard_dir=Path(shards) if shards else None)
+    click.echo(f"{dataset}: {result.images:,} images -> {out} ({fmt})")
 
 
 # ignore_unknown_options lets `--values -60 -30 0` list negative numbers: click would read "-30" as an option.

@@ -1,0 +1,451 @@
+"""Exporting a dataset's shards for others: a Hugging Face `datasets` folder or WebDataset tar shards.
+
+    python cli.py export --dataset faces --format hf --out DIR          # datasets.load_from_disk(DIR)
+    python cli.py export --dataset faces --format webdataset --out DIR  # DIR/<split>/<split>-NNNNNN.tar
+
+Every image becomes one row (hf) or one sample (webdataset) carrying its factor values, its mesh, and its
+place in the factor-grouped layout: `set` (azimuth, elevation, light, intrinsic, iid), `sweep` (unique
+within split and set) and `position` in the sweep. Extra arrays a shard holds beside images, labels and
+mesh (the ground-truth passes listed in the manifest's `passes`, the camera's `K` and `world_to_camera`)
+are exported per image too. Shards are read in manifest order and checked against their sha256.
+
+`DIR` gets a dataset card (README.md), a contact sheet and the marker `export.json` that lists every
+file written: the folder is built in `DIR.partial` and renamed into place (`durable.building`), and
+only a folder holding that marker and nothing it does not list is ever replaced.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+import durable
+from config import FACTORS, RENDER_SETS, SPLITS, ConfigError, Params, UserError
+from pipeline.npzfile import open_members
+from pipeline.shards import MANIFEST, Manifest, ShardEntry, ShardError, open_shard, read_manifest
+
+FORMATS = ("hf", "webdataset")
+MARKER = "export.json"
+MARKER_FORMAT = 1
+REQUIREMENTS = "requirements-export.txt"
+CORE = ("images", "labels", "mesh")
+TAR_MB = 256
+"""Target size of one WebDataset tar; a tar closes only between sweeps, so a sweep is never split."""
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ExportError(UserError):
+    """Bad input for `export`: unknown format, a missing library, shards that do not match params.yaml."""
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def require_library(fmt: str) -> None:
+    """hf writes through `datasets`; webdataset tars are written with the standard library's tarfile
+    (the `webdataset` library is needed only to read them), so only hf can miss a library here."""
+    if fmt != "hf":
+        return
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        raise ExportError(f"export --format hf needs the `datasets` library, which is not installed; run "
+                          f"`pip install -r {REQUIREMENTS} -c constraints.txt`") from None
+
+
+# ------------------------------------------------------------------------------ the source
+
+
+@dataclass(frozen=True)
+class Extra:
+    """One per-image array a shard holds beyond images, labels and mesh, e.g. `depth` [G, K, H, W]."""
+
+    name: str
+    shape: tuple[int, ...]
+    """Per image: the member's shape without its leading [groups, steps]."""
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Source:
+    shard_dir: Path
+    manifest: Manifest
+    passes: tuple[str, ...]
+    """The manifest's `passes` (ground-truth renders such as depth, normal, mask), in its order."""
+    extras: tuple[Extra, ...]
+    """Every extra member of the shards: the passes first, then the rest (camera matrices) in file order."""
+    mesh_files: dict[int, str]
+    """Mesh id -> the user's file it was imported from (folder sources); generated meshes have none."""
+    mesh_index: dict | None
+    """data/meshes/<dataset>/index.json, or None where it is missing or unreadable."""
+
+    @property
+    def images(self) -> int:
+        return sum(e.groups * e.steps for e in self.manifest.shards)
+
+    def entries(self) -> Iterator[ShardEntry]:
+        """Shards split by split (train first), each split's in manifest order (set by set)."""
+        for split in SPLITS:
+            yield from self.manifest.select(split)
+
+
+def open_source(params: Params, dataset: str, shard_dir: Path, mesh_dir: Path) -> Source:
+    """Read and check what an export needs before anything is written. Raises UserError."""
+    manifest = read_manifest(shard_dir)
+    raw = json.loads((shard_dir / MANIFEST).read_text())  # `passes` is not a Manifest field (yet)
+    passes = tuple(raw.get("passes") or ())
+    _check_matches_params(params, dataset, manifest, shard_dir)
+    if not manifest.shards:
+        raise ShardError(f"{shard_dir / MANIFEST}: lists no shards; run `python cli.py shard --dataset {dataset}`")
+    first = manifest.shards[0]
+    open_shard(shard_dir, manifest, first, verify=False)  # layout errors as one line, before reading members
+    members = open_members(shard_dir / first.path)
+    missing = [p for p in passes if p not in members]
+    if missing:
+        raise ShardError(f"{shard_dir / first.path}: pass {missing[0]!r} listed in the manifest's passes is missing; "
+                         f"rebuild with `python cli.py shard --dataset {dataset}`")
+    names = list(passes) + [n for n in members if n not in CORE and n not in passes]
+    extras = tuple(Extra(n, tuple(members[n].shape[2:]), members[n].dtype.name) for n in names)
+    for extra in extras:
+        if members[extra.name].shape[:2] != (first.groups, first.steps) or len(extra.shape) > 5:
+            raise ShardError(f"{shard_dir / first.path}: '{extra.name}' is {list(members[extra.name].shape)}, expected "
+                             f"[{first.groups}, {first.steps}, ...] with at most 5 more axes; rebuild the shards")
+    index = _read_index(mesh_dir)
+    return Source(shard_dir, manifest, passes, extras, _mesh_files(index), index)
+
+
+def _check_matches_params(params: Params, dataset: str, manifest: Manifest, shard_dir: Path) -> None:
+    """The card describes the renders from params.yaml: shards packed under other settings would make it lie."""
+    size, channels = params.render.size, params.render.channels
+    fix = "rerun `dvc repro` (or `python cli.py shard`) or pass the --params the shards were made with"
+    if manifest.dataset != dataset:
+        raise ExportError(f"{shard_dir}: holds shards of dataset {manifest.dataset!r}, not {dataset!r}; pass its --shards folder")
+    if tuple(manifest.image_size) != (size, size) or manifest.channels != channels:
+        raise ExportError(f"{shard_dir}: shards are {manifest.image_size[0]}x{manifest.image_size[1]}x{manifest.channels}, "
+                          f"params.yaml renders {size}x{size}x{channels} (render.size, render.color); {fix}")
+
+
+def _read_index(mesh_dir: Path) -> dict | None:
+    try:
+        index = json.loads((mesh_dir / "index.json").read_text())
+        return index if isinstance(index, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _mesh_files(index: dict | None) -> dict[int, str]:
+    files = {}
+    for entry in (index or {}).get("meshes", []):
+        try:
+            source_file = (entry.get("params") or {}).get("source_file")
+            if source_file:
+                files[int(entry["id"])] = str(source_file)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue  # an odd entry only loses its file name, not the export
+    return files
+
+
+# ------------------------------------------------------------------------------ sweeps
+
+
+@dataclass
+class Sweep:
+    """One sweep (or iid group) as exported: K images in position order."""
+
+    split: str
+    set: str
+    sweep: int
+    pngs: list[bytes]
+    images: np.ndarray  # uint8 [K, H, W(, C)], as in the shard
+    labels: np.ndarray  # float32 [K, 3], FACTORS order
+    mesh: np.ndarray  # int32 [K]
+    extras: dict[str, np.ndarray]  # name -> [K, ...]
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """Gray [H, W] or RGB [H, W, 3] uint8 as PNG bytes (identical bytes for identical pixels)."""
+    ok, buf = cv2.imencode(".png", image if image.ndim == 2 else np.ascontiguousarray(image[:, :, ::-1]))
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a PNG")  # not user input: a broken OpenCV build
+    return buf.tobytes()
+
+
+def iter_sweeps(source: Source, pool: ThreadPoolExecutor) -> Iterator[Sweep]:
+    """Every sweep of every verified shard; PNGs are encoded a shard at a time on `pool` (cv2 drops the GIL)."""
+    counters: dict[tuple[str, str], int] = {}
+    for entry in source.entries():
+        shard = open_shard(source.shard_dir, source.manifest, entry, verify=True)
+        members = open_members(shard.path)
+        _check_extras(source, entry, members)
+        flat = shard.images.reshape((-1,) + shard.images.shape[2:])
+        pngs = list(pool.map(encode_png, flat, chunksize=32))
+        for g in range(entry.groups):
+            key = (entry.split, entry.factor)
+            number = counters.get(key, 0)
+            counters[key] = number + 1
+            yield Sweep(entry.split, entry.factor, number, pngs[g * entry.steps:(g + 1) * entry.steps],
+                        np.asarray(shard.images[g]), np.asarray(shard.labels[g]), np.asarray(shard.mesh[g]),
+                        {e.name: np.asarray(members[e.name][g]) for e in source.extras})
+
+
+def _check_extras(source: Source, entry: ShardEntry, members: dict) -> None:
+    for extra in source.extras:
+        array = members.get(extra.name)
+        expected = (entry.groups, entry.steps) + extra.shape
+        if array is None or array.shape != expected or array.dtype.name != extra.dtype:
+            got = "missing" if array is None else f"{array.dtype} {list(array.shape)}"
+            raise ShardError(f"{source.shard_dir / entry.path}: '{extra.name}' is {got}, expected {extra.dtype} "
+                             f"{list(expected)} as in the first shard; rebuild with "
+                             f"`python cli.py shard --dataset {source.manifest.dataset}`")
+
+
+def row_labels(source: Source, sweep: Sweep, k: int) -> dict:
+    """The labels of image k of a sweep, as both formats store them (JSON-safe Python values)."""
+    mesh = int(sweep.mesh[k])
+    return {**{f: float(sweep.labels[k, i]) for i, f in enumerate(FACTORS)},
+            "mesh": mesh, "mesh_file": source.mesh_files.get(mesh, ""),
+            "split": sweep.split, "set": sweep.set, "sweep": sweep.sweep, "position": k}
+
+
+# ------------------------------------------------------------------------------ statistics for the card
+
+
+@dataclass
+class Stats:
+    """What the card counts, gathered while exporting."""
+
+    sweeps: dict[tuple[str, str], int] = field(default_factory=dict)
+    images: dict[tuple[str, str], int] = field(default_factory=dict)
+    meshes: dict[str, set] = field(default_factory=dict)
+    low: dict[str, float] = field(default_factory=dict)
+    high: dict[str, float] = field(default_factory=dict)
+
+    def add(self, sweep: Sweep) -> None:
+        key = (sweep.split, sweep.set)
+        self.sweeps[key] = self.sweeps.get(key, 0) + 1
+        self.images[key] = self.images.get(key, 0) + len(sweep.pngs)
+        self.meshes.setdefault(sweep.split, set()).update(int(m) for m in sweep.mesh)
+        for i, f in enumerate(FACTORS):
+            self.low[f] = min(self.low.get(f, np.inf), float(sweep.labels[:, i].min()))
+            self.high[f] = max(self.high.get(f, -np.inf), float(sweep.labels[:, i].max()))
+
+    @property
+    def total(self) -> int:
+        return sum(self.images.values())
+
+
+# ------------------------------------------------------------------------------ writers
+
+
+class HfWriter:
+    """A `datasets.DatasetDict` (one Dataset per split) saved with `save_to_disk`.
+
+    Rows are streamed into one Arrow file per split (`ArrowWriter`, a sweep per batch: memory stays one
+    shard), which `save_to_disk` then lays out as `load_from_disk` expects; the first copy is deleted."""
+
+    def __init__(self, source: Source, out: Path):
+        import datasets
+        from datasets.arrow_writer import ArrowWriter
+
+        self.datasets, self.ArrowWriter = datasets, ArrowWriter
+        self.out, self.work = out, out / ".build"
+        self.work.mkdir()
+        self.features = hf_features(source)
+        self.source = source
+        self.writers: dict = {}
+
+    def add(self, sweep: Sweep) -> None:
+        writer = self.writers.get(sweep.split)
+        if writer is None:
+            writer = self.writers[sweep.split] = self.ArrowWriter(features=self.features,
+                                                                  path=str(self.work / f"{sweep.split}.arrow"))
+        rows = [row_labels(self.source, sweep, k) for k in range(len(sweep.pngs))]
+        batch = {"image": [{"bytes": png, "path": None} for png in sweep.pngs]}
+        for name in self.features:
+            if name in rows[0]:
+                batch[name] = [r[name] for r in rows]
+        batch.update(sweep.extras)
+        writer.write_batch({name: batch[name] for name in self.features})
+
+    def close(self) -> None:
+        datasets = self.datasets
+        for writer in self.writers.values():
+            writer.finalize()
+        splits = {split: datasets.Dataset.from_file(str(self.work / f"{split}.arrow"), split=split)
+                  for split in SPLITS if split in self.writers}
+        enabled = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()  # our own bar counts the images; save_to_disk's would print twice
+        try:
+            datasets.DatasetDict(splits).save_to_disk(str(self.out))
+        finally:
+            if enabled:
+                datasets.enable_progress_bars()
+        del splits
+        shutil.rmtree(self.work)
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+
+def hf_features(source: Source):
+    import datasets
+
+    columns = {"image": datasets.Image()}
+    columns.update({f: datasets.Value("float32") for f in FACTORS})
+    columns.update(mesh=datasets.Value("int32"), mesh_file=datasets.Value("string"), set=datasets.Value("string"),
+                   sweep=datasets.Value("int32"), position=datasets.Value("int32"))
+    for extra in source.extras:
+        columns[extra.name] = _array_feature(datasets, extra)
+    return datasets.Features(columns)
+
+
+def _array_feature(datasets, extra: Extra):
+    n = len(extra.shape)
+    if n == 0:
+        return datasets.Value(extra.dtype)
+    if n == 1:
+        return datasets.List(datasets.Value(extra.dtype), length=extra.shape[0])
+    array = {2: datasets.Array2D, 3: datasets.Array3D, 4: datasets.Array4D, 5: datasets.Array5D}[n]
+    return array(shape=extra.shape, dtype=extra.dtype)
+
+
+class WdsWriter:
+    """WebDataset tar shards, `<split>/<split>-NNNNNN.tar`, byte-identical for identical shards.
+
+    A sample is `<set>-<sweep>-<position>` with `.png`, `.json` (labels, mesh, split, set, sweep,
+    position) and one `.<name>.npy` per extra array. Members carry fixed mtime, owner and mode, and come
+    in sweep order, so nothing of the machine or the clock reaches the bytes."""
+
+    def __init__(self, source: Source, out: Path, tar_mb: float = TAR_MB):
+        self.source, self.out, self.limit = source, out, tar_mb * 2**20
+        self.split: str | None = None
+        self.number = 0
+        self.file = None
+        self.tar: tarfile.TarFile | None = None
+
+    def add(self, sweep: Sweep) -> None:
+        if sweep.split != self.split or (self.file is not None and self.file.tell() >= self.limit):
+            self._next_tar(sweep.split)
+        for k, png in enumerate(sweep.pngs):
+            key = f"{sweep.set}-{sweep.sweep:06d}-{k:03d}"  # no dots: WebDataset splits a name at its first dot
+            labels = row_labels(self.source, sweep, k)
+            self._member(f"{key}.png", png)
+            self._member(f"{key}.json", json.dumps(labels).encode())
+            for name, array in sweep.extras.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.ascontiguousarray(array[k]), allow_pickle=False)
+                self._member(f"{key}.{name}.npy", buf.getvalue())
+
+    def _next_tar(self, split: str) -> None:
+        self._close_tar()
+        self.number = 0 if split != self.split else self.number + 1
+        self.split = split
+        path = self.out / split / f"{split}-{self.number:06d}.tar"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(path, "wb")
+        self.tar = tarfile.open(fileobj=self.file, mode="w", format=tarfile.USTAR_FORMAT)
+
+    def _member(self, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = len(data), 0, 0o644
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        self.tar.addfile(info, io.BytesIO(data))
+
+    def _close_tar(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.file.close()
+            self.tar = self.file = None
+
+    def close(self) -> None:
+        self._close_tar()
+
+    abort = close
+
+
+# ------------------------------------------------------------------------------ the export
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out: Path
+    format: str
+    images: int
+    files: tuple[str, ...]
+
+
+def export_dataset(params: Params, dataset: str, fmt: str, out: Path | str, shard_dir: Path | str | None = None,
+                   mesh_dir: Path | str | None = None, progress: bool = True, tar_mb: float = TAR_MB,
+                   workers: int = 0) -> ExportResult:
+    """Export `dataset`'s shards to `out` in format `fmt` (hf or webdataset), with its card and contact sheet.
+    Every input is checked before anything is written; bad input raises UserError and leaves no trace."""
+    from pipeline.card import write_card
+
+    check_format(fmt)
+    ds = params.dataset(dataset)
+    out = Path(out)
+    require_library(fmt)
+    source = open_source(params, dataset, Path(shard_dir or ds.shard_dir()), Path(mesh_dir or ds.mesh_dir()))
+    durable.check_replaceable(out, MARKER, _listed, "export")
+    commit = git_commit()
+    with durable.building(out, MARKER, _listed, "export") as tmp:
+        stats = _write(source, fmt, tmp, progress, tar_mb, workers)
+        write_card(tmp, params, dataset, fmt, source, stats, commit)
+        files = tuple(sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*")
+                             if p.is_file() and p.name != durable.PARTIAL_MARK))
+        marker = {"format": MARKER_FORMAT, "export_format": fmt, "dataset": dataset, "commit": commit,
+                  "images": stats.total, "files": list(files)}
+        (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
+    return ExportResult(out, fmt, stats.total, files + (MARKER,))
+
+
+def _write(source: Source, fmt: str, tmp: Path, progress: bool, tar_mb: float, workers: int) -> Stats:
+    writer = HfWriter(source, tmp) if fmt == "hf" else WdsWriter(source, tmp, tar_mb)
+    stats = Stats()
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
+            tqdm(total=source.images, unit="img", desc=f"export {source.manifest.dataset} ({fmt})",
+                 disable=not progress) as bar:
+        try:
+            for sweep in iter_sweeps(source, pool):
+                writer.add(sweep)
+                stats.add(sweep)
+                bar.update(len(sweep.pngs))
+        except BaseException:
+            writer.abort()  # close open files; `durable.building` removes the folder
+            raise
+    writer.close()
+    return stats
+
+
+def _listed(out: Path) -> list[str]:
+    return list(json.loads((out / MARKER).read_text())["files"])
+
+
+def git_commit(root: Path = ROOT) -> str:
+    """HEAD of the checkout the code runs from, or "unknown" (no git, or not a checkout)."""
+    try:
+        run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = run.stdout.strip()
+    return commit if run.returncode == 0 and len(commit) == 40 else "unknown"
+
+
+__all__ = ["FORMATS", "MARKER", "ExportError", "ExportResult", "check_format", "export_dataset", "git_commit",
+           "encode_png", "RENDER_SETS"]
