@@ -134,6 +134,8 @@ def _counts(stats, splits: list[str]) -> str:
 
 
 def _features(fmt: str, source, size, channels: int) -> str:
+    from pipeline.export import wds_suffix
+
     h, w = size
     pixels = f"{h}x{w} {'gray' if channels == 1 else 'RGB'} PNG"
     rows = [("image" if fmt == "hf" else "png", pixels),
@@ -148,7 +150,7 @@ def _features(fmt: str, source, size, channels: int) -> str:
         rows.insert(1, ("json", "an object with every field below, and `split`"))
     for extra in source.extras:
         meaning = "ground-truth pass" if extra.name in source.passes else "per-image array"
-        name = extra.name if fmt == "hf" else f"{extra.name}.npy"
+        name = extra.name if fmt == "hf" else wds_suffix(extra.name)
         rows.append((name, f"{meaning}, {extra.dtype} {list(extra.shape)}"))
     table = "\n".join(["| name | what |", "|---|---|"] + [f"| {n} | {t} |" for n, t in rows])
     where = ("Columns of each split (`train`, `test`)." if fmt == "hf" else

@@ -124,8 +124,15 @@ def open_source(params: Params, dataset: str, shard_dir: Path, mesh_dir: Path) -
         if members[extra.name].shape[:2] != (first.groups, first.steps) or len(extra.shape) > 5:
             raise ShardError(f"{shard_dir / first.path}: '{extra.name}' is {list(members[extra.name].shape)}, expected "
                              f"[{first.groups}, {first.steps}, ...] with at most 5 more axes; rebuild the shards")
+    if len({wds_suffix(e.name) for e in extras}) < len(extras):
+        raise ShardError(f"{shard_dir / first.path}: extra arrays {[e.name for e in extras]} differ only in case; "
+                         "WebDataset would read them as one")
     index = _read_index(mesh_dir)
-    return Source(shard_dir, manifest, passes, extras, _mesh_files(index), index)
+    source = Source(shard_dir, manifest, passes, extras, _mesh_files(index), index)
+    for entry in manifest.shards:  # every shard's checksum and layout, before anything is written
+        open_shard(shard_dir, manifest, entry, verify=True)
+        _check_extras(source, entry, open_members(shard_dir / entry.path))
+    return source
 
 
 def _check_matches_params(params: Params, dataset: str, manifest: Manifest, shard_dir: Path) -> None:
@@ -188,9 +195,8 @@ def iter_sweeps(source: Source, pool: ThreadPoolExecutor) -> Iterator[Sweep]:
     """Every sweep of every verified shard; PNGs are encoded a shard at a time on `pool` (cv2 drops the GIL)."""
     counters: dict[tuple[str, str], int] = {}
     for entry in source.entries():
-        shard = open_shard(source.shard_dir, source.manifest, entry, verify=True)
+        shard = open_shard(source.shard_dir, source.manifest, entry, verify=False)  # verified by open_source
         members = open_members(shard.path)
-        _check_extras(source, entry, members)
         flat = shard.images.reshape((-1,) + shard.images.shape[2:])
         pngs = list(pool.map(encode_png, flat, chunksize=32))
         for g in range(entry.groups):
@@ -324,6 +330,12 @@ def _array_feature(datasets, extra: Extra):
     return array(shape=extra.shape, dtype=extra.dtype)
 
 
+def wds_suffix(name: str) -> str:
+    """A sample member's suffix for an extra array: WebDataset lowercases suffixes when it reads (`K` would
+    come back as `k.npy`), so the tar holds what a reader gets."""
+    return f"{name.lower()}.npy"
+
+
 class WdsWriter:
     """WebDataset tar shards, `<split>/<split>-NNNNNN.tar`, byte-identical for identical shards.
 
@@ -349,7 +361,7 @@ class WdsWriter:
             for name, array in sweep.extras.items():
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, np.ascontiguousarray(array[k]), allow_pickle=False)
-                self._member(f"{key}.{name}.npy", buf.getvalue())
+                self._member(f"{key}.{wds_suffix(name)}", buf.getvalue())
 
     def _next_tar(self, split: str) -> None:
         self._close_tar()
