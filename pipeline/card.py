@@ -104,7 +104,9 @@ def _loading(fmt: str, tars: dict[str, int], channels: int) -> str:
                 f'ds = wds.WebDataset("DIR/train/train-{{000000..{max(tars.get("train", 1), 1) - 1:06d}}}.tar", '
                 f'shardshuffle=False).decode("{"l8" if channels == 1 else "rgb8"}")\n'
                 'for sample in ds:   # sample["png"]: uint8 image, sample["json"]: labels, mesh, set, sweep, position\n'
-                '    ...')
+                '    ...\n'
+                'import datasets\n'
+                'ds = datasets.load_dataset("DIR")   # the same samples through this card\'s configs: png, json columns')
     return f"## Loading\n\n```python\n{code}\n```\n" + (
         "" if fmt == "hf" else
         "Samples come in sweep order (a sweep's images in a row, never split across tars); shuffle with "

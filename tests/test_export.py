@@ -119,6 +119,19 @@ def test_webdataset_round_trip_and_grouping(params, shards, tmp_path):
             assert tar_of_sweep.setdefault((s["json"]["set"], s["json"]["sweep"]), s["__url__"]) == s["__url__"]
 
 
+def test_webdataset_folder_also_loads_with_load_dataset(params, shards, tmp_path):
+    """The card's `configs` point the `datasets` library's webdataset reader at the tars."""
+    import datasets
+
+    out = tmp_path / "wds"
+    export(params, shards, "webdataset", out, tar_mb=0.05)
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
+    for split in SPLITS:
+        got = [((r["json"]["set"], r["json"]["sweep"], r["json"]["position"]), np.array(r["png"]),
+                [r["json"][f] for f in FACTORS], r["json"]["mesh"]) for r in loaded[split]]
+        check_rows(shards, split, got)
+
+
 def test_webdataset_tars_are_byte_identical_for_the_same_shards(params, shards, tmp_path):
     export(params, shards, "webdataset", tmp_path / "a", tar_mb=0.05)
     time.sleep(1.1)  # tar mtimes have 1 s resolution: a clock-stamped member would differ now
