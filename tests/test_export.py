@@ -3,6 +3,7 @@ dataset card, and bad input (one line, exit 2, nothing written). Shards come fro
 by the real `pack_dataset` (tests/shard_fixtures.py), so no Blender is needed."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -141,6 +142,24 @@ def test_webdataset_tars_are_byte_identical_for_the_same_shards(params, shards, 
     assert any(f.suffix == ".tar" for f in files)
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_rgb_renders_keep_their_channel_order(params, tmp_path):
+    """OpenCV encodes BGR: a swapped red and blue would pass every gray test."""
+    import datasets
+    import webdataset as wds
+
+    ds = tiny_dataset()
+    write_renders(tmp_path, ds, size=SIZE, channels=3, sets=RENDER_SETS)
+    pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "shards", progress=False)
+    rgb = dataclasses.replace(params, render=dataclasses.replace(params.render, color="rgb"))
+    export(rgb, tmp_path / "shards", "hf", tmp_path / "hf")
+    export(rgb, tmp_path / "shards", "webdataset", tmp_path / "wds")
+    check_rows(tmp_path / "shards", "test", hf_rows(datasets.load_from_disk(str(tmp_path / "hf"))["test"]))
+    samples = wds.WebDataset(sorted(str(t) for t in (tmp_path / "wds" / "test").glob("*.tar")),
+                             shardshuffle=False).decode("rgb8")
+    check_rows(tmp_path / "shards", "test", [((s["json"]["set"], s["json"]["sweep"], s["json"]["position"]), s["png"],
+                                              [s["json"][f] for f in FACTORS], s["json"]["mesh"]) for s in samples])
 
 
 # ------------------------------------------------------------------------------ passes
