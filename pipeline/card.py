@@ -131,7 +131,9 @@ def _counts(stats, splits: list[str]) -> str:
             if (split, name) in stats.images:
                 rows.append(f"| {split} | {name} | {stats.sweeps[(split, name)]:,} | {stats.images[(split, name)]:,} |")
     meshes = ", ".join(f"{len(stats.meshes.get(s, ())):,} in {s}" for s in splits)
-    return (f"## Counts\n\n{stats.total:,} images; meshes: {meshes} (no mesh is in two splits).\n\n"
+    shared = set.intersection(*(stats.meshes.get(s, set()) for s in splits)) if len(splits) > 1 else set()
+    apart = "no mesh is in two splits" if not shared else f"{len(shared)} meshes are in both splits"
+    return (f"## Counts\n\n{stats.total:,} images; meshes: {meshes} ({apart}).\n\n"
             + "\n".join(rows) + "\n")
 
 
