@@ -153,16 +153,24 @@ def comparison(inputs: Mapping[str, np.ndarray], models: Mapping[str, tuple[obje
 # ------------------------------------------------------------------------------------- command output
 
 
+def side_by_side(truth: np.ndarray, rendered: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Frames [N, H, W, C]: Blender's ground truth on the left, the decoder's re-render on the right."""
+    line = np.ones(truth.shape[:2] + (gap,) + truth.shape[3:], dtype=truth.dtype)
+    return np.concatenate([truth, line, rendered], axis=2)
+
+
 def save_rerender_grid(image: np.ndarray, frames: np.ndarray, values: Sequence[float], factor: str, path: Path) -> Path:
     titles = ["input"] + [f"{factor} {v:g}°" for v in values]
     return _save(_grid([[image, *frames]], titles), path)
 
 
 def save_gif(frames: np.ndarray, path: Path, size: int = 128, ms: int = 80) -> Path:
+    """Frames [N, H, W, C] in [0, 1] as a looping GIF `size` pixels high (the width keeps the aspect)."""
     pics = []
     for f in np.clip(frames, 0, 1):
         arr = (f[..., 0] if f.shape[-1] == 1 else f) * 255
-        pics.append(Image.fromarray(arr.round().astype(np.uint8)).resize((size, size), Image.NEAREST))
+        width = round(f.shape[1] * size / f.shape[0])
+        pics.append(Image.fromarray(arr.round().astype(np.uint8)).resize((width, size), Image.NEAREST))
     with durable.replacing(path) as tmp:
         pics[0].save(tmp, format="GIF", save_all=True, append_images=pics[1:], duration=ms, loop=0)
     return path

@@ -245,6 +245,15 @@ def _figures(params, dataset, model_name, model, test, test_enc, mappings, score
             rows.append((f"{f}, mesh {int(mesh[0])}", as_float(images[cols]), moved, labels[cols, FACTORS.index(f)]))
     figures.rerender_vs_truth(rows, paths.plots / "rerender.png",
                               f"{title}: middle frame re-rendered to each value vs Blender (columns: that sweep's value)")
+    # The animation of the README: one held-out head (the first test sweep's mesh) turning, then relit.
+    clips = []
+    for f in ("azimuth", "light"):
+        images, labels, _ = next(iter(test.sweeps(f)))
+        src = len(images) // 2
+        code = encode(model, images[src:src + 1])
+        moved = decode(model, mappings[f].apply(np.repeat(code, len(images), axis=0), labels[:, FACTORS.index(f)]))
+        clips.append(figures.side_by_side(as_float(images), moved))
+    figures.save_gif(np.concatenate(clips), paths.plots / "rerender.gif", size=192, ms=120)
     figures.training_curves(paths.live_dir, paths.plots / "training-curves.png", f"{title}: training (DVCLive)")
 
 

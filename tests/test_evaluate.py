@@ -194,7 +194,7 @@ def test_evaluate_stage_writes_every_output(evaluated):
         n = written["sizes"]["iid_test_images"]
         assert codes["codes"].shape == (n, 8) and codes["factors"].shape == (n, 3) and codes["mesh"].shape == (n,)
         names = {p.name for p in (root / "plots" / f"toy-{kind}").iterdir()}
-        assert names == {"latent-vs-truth.png", "rerender.png", "training-curves.png",
+        assert names == {"latent-vs-truth.png", "rerender.png", "rerender.gif", "training-curves.png",
                          *(f"traversal-{f}.png" for f in FACTORS)}
     assert metrics["dcign"]["tied"]["azimuth"]["latent"] == 0  # DC-IGN scores the latent it owns
     text = report.read_text()
