@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup setup-ray setup-export test repro bench clean-venv
+.PHONY: setup setup-ray setup-export setup-passes test repro bench clean-venv
 
 setup: $(STAMP)
 
@@ -24,6 +24,14 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(BIN)/python -m pip install -qq -r requirements-ray.txt -c constraints.txt
 	touch $(RAY_STAMP)
 
+# Optional: OpenEXR, to read ground-truth passes back (`render.passes`, docs/passes.md). `make test` installs it.
+PASSES_STAMP := $(VENV)/.installed-passes
+setup-passes: $(PASSES_STAMP)
+
+$(PASSES_STAMP): $(STAMP) requirements-passes.txt
+	$(BIN)/python -m pip install -qq -r requirements-passes.txt -c constraints.txt
+	touch $(PASSES_STAMP)
+
 # Optional: `python cli.py export` (docs/export.md). `make test` installs it to test it.
 EXPORT_STAMP := $(VENV)/.installed-export
 setup-export: $(EXPORT_STAMP)
@@ -32,7 +40,7 @@ $(EXPORT_STAMP): $(STAMP) requirements-export.txt
 	$(BIN)/python -m pip install -qq -r requirements-export.txt -c constraints.txt
 	touch $(EXPORT_STAMP)
 
-test: setup setup-ray setup-export
+test: setup setup-ray setup-passes setup-export
 	DVC_NO_ANALYTICS=1 $(BIN)/python -m pytest -q
 
 repro: setup

@@ -34,6 +34,8 @@ RENDER_SETS: tuple[str, ...] = SWEEPS + ("iid",)
 SPLITS: tuple[str, ...] = ("train", "test")
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 """Where `render` runs its sweeps (`render.executor`)."""
+PASSES: tuple[str, ...] = ("depth", "normal", "mask")
+"""Ground-truth passes `render.passes` may list, in the order files, manifests and shards use."""
 
 
 class UserError(Exception):
@@ -72,6 +74,9 @@ class RenderSettings:
     address: str = ""
     """Ray cluster to join (executor `ray`): `HOST:PORT` of its head (`ray start --head --port PORT`),
     or empty: the RAY_ADDRESS environment variable if set, else a private Ray on this machine."""
+    passes: tuple[Literal["depth", "normal", "mask"], ...] = ()
+    """Ground-truth passes written beside each PNG (docs/passes.md): any of depth, normal, mask.
+    Empty (the default) renders exactly what it did before passes existed."""
 
     def check(self, at: str) -> None:
         _require(self.size >= 8, f"{at}.size", f"is {self.size}; use at least 8 pixels")
@@ -84,6 +89,15 @@ class RenderSettings:
                  f"is {self.executor!r}; choose one of: {', '.join(EXECUTORS)}")
         _require(_is_cluster_address(self.address), f"{at}.address",
                  f"is {self.address!r}; give HOST:PORT of the Ray head (e.g. 10.0.0.5:6379) or leave it empty")
+        # Checked here as well as when parsing: a command-line override replaces the field directly.
+        for name in self.passes:
+            _require(name in PASSES, f"{at}.passes", f"lists {_show(name)}; choose from: {', '.join(PASSES)}")
+            _require(self.passes.count(name) == 1, f"{at}.passes", f"lists {name!r} twice; list each pass once")
+
+    @property
+    def pass_names(self) -> tuple[str, ...]:
+        """The enabled passes in canonical order (PASSES), whatever order params.yaml lists them in."""
+        return tuple(p for p in PASSES if p in self.passes)
 
     @property
     def channels(self) -> int:
@@ -491,6 +505,11 @@ def _convert(tp: Any, value: Any, at: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{at}: expected a mapping, got {_show(value)}")
         return {str(k): _convert(vt, v, _join(at, k)) for k, v in value.items()}
+    if origin is tuple and typing.get_args(tp)[-1:] == (Ellipsis,):  # tuple[X, ...]: a list of any length
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{at}: expected a list, got {_show(value)}")
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(item, v, f"{at}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):

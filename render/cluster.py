@@ -2,11 +2,11 @@
 
 Each worker process the executor uses holds one long-lived actor, `RenderWorker`: it imports bpy and
 builds the scene once (`render.runner`'s per-process scene, so persistent data keeps its BVH across
-frames) and renders whole sweeps through the executor seam `render.runner.render_sweep_bytes`.
+frames) and renders whole sweeps through the executor seam `render.runner.render_sweep_files`.
 Nodes share no storage with the driver: meshes travel to the actors as PLY bytes through Ray's
 object store (put once, fetched once per actor, kept in the actor's own temporary folder), and the
-PNG bytes of a finished sweep travel back to the driver, which writes them with the same atomic
-write, plan record, resume and labels as the local pool. Pixels depend only on the frame and the
+PNG bytes of a finished sweep (with `render.passes`, its pass files too) travel back to the driver,
+which writes them with the same atomic write, plan record, resume and labels as the local pool. Pixels depend only on the frame and the
 settings, so the files are byte-identical to a local run.
 
 Scheduling and faults: the driver hands each actor one sweep at a time, so a sweep is all the work
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Sequence
 
 from config import RenderSettings, UserError
-from render.runner import RenderError, SweepTask, render_sweep_bytes, write_atomic
+from render.runner import RenderError, SweepTask, render_sweep_files, write_atomic, write_frame_files
 from render.scene import SceneSpec
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,10 @@ class RenderWorker:
             raise self.failure
         return os.getpid()
 
-    def render(self, spec: SceneSpec, meshes: dict[int, tuple[str, object]], frames) -> list[bytes]:
-        """PNG bytes of `frames`; `meshes`: mesh id -> (sha256 of its PLY, object ref of the bytes)."""
-        return render_sweep_bytes(spec, {m: self._mesh_path(*blob) for m, blob in meshes.items()}, frames)
+    def render(self, spec: SceneSpec, meshes: dict[int, tuple[str, object]], frames) -> list[dict[str, bytes]]:
+        """Each frame's files (its PNG and, with `render.passes`, its pass files; relative path -> bytes);
+        `meshes`: mesh id -> (sha256 of its PLY, object ref of the bytes)."""
+        return render_sweep_files(spec, {m: self._mesh_path(*blob) for m, blob in meshes.items()}, frames)
 
     def close(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -254,7 +255,7 @@ class _RayPool:
                     continue
                 actor, i = running.pop(ref)
                 try:
-                    pngs = self.ray.get(ref)
+                    results = self.ray.get(ref)
                 except (self.errors.RayActorError, self.errors.ObjectLostError) as err:
                     lost[i] += 1
                     if lost[i] >= MAX_ATTEMPTS:
@@ -268,9 +269,9 @@ class _RayPool:
                 except self.errors.RayTaskError as err:
                     raise _as_user_error(err) from None
                 out = Path(tasks[i].out)
-                for frame, png in zip(tasks[i].frames, pngs):
-                    write_atomic(out / frame.file, png)
-                bar.update(len(pngs))
+                for files in results:  # per frame: its passes, then its PNG
+                    write_frame_files(out, files)
+                bar.update(len(results))
                 done_by[self.pids.get(actor)] += 1
                 self.idle.append(actor)
         log.warning("%s: %d sweeps rendered on the Ray cluster by %d actors (pids %s)", desc, len(tasks), len(done_by),

@@ -25,6 +25,8 @@ import numpy as np
 from config import FACTORS, SPLITS, ConfigError, DatasetConfig, check_factor, check_range, check_steps
 
 ANGLE_DECIMALS = 4
+PASS_SUFFIXES = {"depth": ".depth.npy", "normal": ".normal.npy", "mask": ".mask.png"}
+"""File name endings of the ground-truth passes (`render.passes`, docs/passes.md)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class Frame:
     def file(self) -> str:
         """Path of the frame's PNG relative to the set's render folder."""
         return f"{self.split}/{self.group:05d}_{self.index:03d}.png"
+
+    def pass_file(self, name: str) -> str:
+        """Path of the frame's ground-truth pass `name` (config.PASSES), beside its PNG."""
+        return self.file.removesuffix(".png") + PASS_SUFFIXES[name]
 
     @property
     def angles(self) -> tuple[float, float, float]:

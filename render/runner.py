@@ -15,6 +15,12 @@ Flow of `render_set`:
    then renamed (by the pool's workers, or by this driver from the bytes Ray workers send back);
 5. `labels.csv` is written last, atomically: it exists only when the set is complete.
 
+With `render.passes` on (docs/passes.md), the same render of each frame also writes its ground-truth
+passes beside the PNG (`train/00000_000.depth.npy`, `.normal.npy`, `.mask.png`), before the PNG; a
+frame counts as rendered only when its PNG and every enabled pass are present and complete, and
+`cameras.json` (intrinsics and pose of every frame) is written just before `labels.csv`. With
+passes off nothing of this exists and every output keeps the bytes it had before passes existed.
+
 Pixels depend only on the frame and the settings (fixed Cycles seed, PNG re-encoded by OpenCV with
 fixed options), so the output is byte-identical whatever the worker count.
 
@@ -27,6 +33,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.util
+import io
 import json
 import logging
 import multiprocessing
@@ -37,8 +45,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
+
 import durable
 from config import SPLITS, Params, RenderSettings, UserError, check_factor
+from render.cameras import CAMERAS_FILE, cameras_json
 from render.plan import Frame, PlanRequest, Sweep, frames_of, plan
 from render.scene import SceneSpec
 
@@ -88,6 +99,9 @@ def render_set(params: Params, job: RenderJob) -> None:
 
     check_factor(job.factor)
     ds = params.dataset(job.dataset)
+    passes = params.render.pass_names
+    if passes:
+        check_passes_installed()
     if ds.source.kind == "folder" and not Path(ds.source.path).is_dir():
         raise RenderError(f"datasets.{ds.name}.source.path: mesh folder '{ds.source.path}' does not exist; "
                           "fix the path or put the mesh files there")
@@ -117,7 +131,8 @@ def render_set(params: Params, job: RenderJob) -> None:
         key = plan_key(frames, spec, catalog.fingerprint)
         stale = _stale_files(out, key)
         broken = [] if stale is not None else _incomplete_pngs(out, frames)
-        pending = [s for s in (_missing(s, out, stale, broken) for s in sweeps) if s.frames]
+        no_passes = [] if stale is not None else _incomplete_passes(out, frames, passes)
+        pending = [s for s in (_missing(s, out, stale, broken + no_passes) for s in sweeps) if s.frames]
         for mesh_id in sorted({f.mesh for s in pending for f in s.frames}):
             read_ply(catalog.path(mesh_id))  # raises a one-line MeshError before anything is written
         if pending and not executor:
@@ -127,18 +142,22 @@ def render_set(params: Params, job: RenderJob) -> None:
         if stale is not None:
             log.warning("%s: made by a different plan or settings; removing its %d files and re-rendering",
                         out, len(stale))
-            for name in stale + [LABELS_FILE]:
+            for name in stale + [LABELS_FILE, CAMERAS_FILE]:
                 (out / name).unlink(missing_ok=True)
         if broken:
             log.warning("%s: %d incomplete PNGs (e.g. %s, truncated); rendering them again", out, len(broken), broken[0])
+        if no_passes:
+            log.warning("%s: %d frames with a pass file missing or truncated (e.g. %s); rendering them again",
+                        out, len(no_passes), no_passes[0])
         for split in SPLITS:
             (out / split).mkdir(parents=True, exist_ok=True)
         _remove_temporaries(out)
         durable.write_bytes(out / PLAN_FILE, json.dumps(
             {"format": 1, "dataset": ds.name, "factor": job.factor, "key": key,
-             "files": [f.file for f in frames]}, indent=1).encode() + b"\n")
+             "files": planned_files(frames, passes)}, indent=1).encode() + b"\n")
         if pending:
             (out / LABELS_FILE).unlink(missing_ok=True)  # incomplete set: no labels
+            (out / CAMERAS_FILE).unlink(missing_ok=True)
             meshes = {m: str(catalog.path(m).resolve()) for m in {f.mesh for s in pending for f in s.frames}}
             tasks = [SweepTask(spec, {f.mesh: meshes[f.mesh] for f in s.frames}, s.frames, str(out.resolve()))
                      for s in pending]
@@ -146,6 +165,8 @@ def render_set(params: Params, job: RenderJob) -> None:
         else:
             log.warning("%s/%s: all %d images already rendered in %s; nothing to do",
                         ds.name, job.factor, len(frames), out)
+    if passes and not (out / CAMERAS_FILE).is_file():
+        durable.write_bytes(out / CAMERAS_FILE, cameras_json(frames, ds.camera, params.render.size, passes))
     if not (out / LABELS_FILE).is_file():
         durable.write_bytes(out / LABELS_FILE, labels_csv(frames).encode())  # last: the set is complete
 
@@ -237,7 +258,9 @@ def _stale_files(out: Path, key: str) -> list[str] | None:
         listed = [str(f) for f in previous["files"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         # Unreadable record (it is written atomically, so a hand edit): our PNGs are all it can list.
-        listed = [str(p.relative_to(out)) for split in SPLITS for p in (out / split).glob("*.png")]
+        # (A mask PNG ends in .png too; the other passes are .npy files.)
+        listed = [str(p.relative_to(out)) for split in SPLITS for pattern in ("*.png", "*.npy")
+                  for p in (out / split).glob(pattern)] + [CAMERAS_FILE]
     return [f for f in listed if not Path(f).is_absolute() and ".." not in Path(f).parts]
 
 
@@ -275,6 +298,48 @@ def _incomplete_pngs(out: Path, frames: Sequence[Frame]) -> list[str]:
         if not complete:
             broken.append(frame.file)
     return broken
+
+
+def planned_files(frames: Sequence[Frame], passes: Sequence[str]) -> list[str]:
+    """Every file of a set besides labels.csv, as `.plan.json` lists them (without passes: the PNGs only,
+    as before passes existed, so such a set's `.plan.json` keeps its bytes)."""
+    if not passes:
+        return [f.file for f in frames]
+    return [name for f in frames for name in (f.file, *(f.pass_file(p) for p in passes))] + [CAMERAS_FILE]
+
+
+def check_passes_installed() -> None:
+    """`render.passes` reads Cycles' passes from an EXR file: the optional OpenEXR package must be there."""
+    if importlib.util.find_spec("OpenEXR") is None:
+        raise RenderError("render.passes is set but the OpenEXR package is missing; "
+                          "install it with `pip install -r requirements-passes.txt -c constraints.txt`")
+
+
+def _incomplete_passes(out: Path, frames: Sequence[Frame], passes: Sequence[str]) -> list[str]:
+    """Frames whose PNG is present but one of whose passes is missing or cut short: such a frame is
+    rendered again whole (its passes come from the same render as its PNG). A frame without its PNG
+    is pending anyway."""
+    return [f.file for f in frames
+            if passes and (out / f.file).is_file() and not all(_complete(out / f.pass_file(p)) for p in passes)]
+
+
+def _complete(path: Path) -> bool:
+    """A pass file is whole: a PNG ends with IEND; a .npy holds exactly what its header announces."""
+    try:
+        with open(path, "rb") as fh:
+            if path.suffix == ".png":
+                head = fh.read(len(PNG_SIGNATURE))
+                fh.seek(-len(PNG_END), os.SEEK_END)
+                return head == PNG_SIGNATURE and fh.read() == PNG_END
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(fh))
+            if read_header is None:
+                return False
+            shape, fortran, dtype = read_header(fh)
+            data = fh.tell()
+            return not fortran and os.fstat(fh.fileno()).st_size == data + int(np.prod(shape)) * dtype.itemsize
+    except (OSError, ValueError):  # missing, too short to seek back, or a header that does not parse
+        return False
 
 
 def _remove_temporaries(out: Path) -> None:
@@ -330,7 +395,9 @@ def _render_task(task: SweepTask) -> int:
         if _progress is not None:
             _progress.put(1)
 
-    _render_frames(scene_for(task.spec), task.meshes, task.frames, write)
+    # Passes are written before their PNG (`write_frame_files`).
+    _render_frames(scene_for(task.spec), task.meshes, task.frames, write,
+                   passes_sink=lambda _frame, passes: write_frame_files(out, passes))
     return len(task.frames)
 
 
@@ -341,8 +408,27 @@ def render_sweep_bytes(spec: SceneSpec, meshes: dict[int, str], frames: Sequence
     return pngs
 
 
+def render_sweep_files(spec: SceneSpec, meshes: dict[int, str], frames: Sequence[Frame]) -> list[dict[str, bytes]]:
+    """Render frames in this process; return each frame's files (relative path -> bytes: its passes,
+    then its PNG, the order to write them in) in frame order: the executor seam with passes."""
+    files: list[dict[str, bytes]] = []
+    extra: dict[str, bytes] = {}
+    _render_frames(scene_for(spec), meshes, frames, lambda frame, png: files.append({**extra, frame.file: png}),
+                   passes_sink=lambda _frame, passes: (extra.clear(), extra.update(passes)))
+    return files
+
+
+def write_frame_files(out: Path, files: dict[str, bytes]) -> None:
+    """Write one frame's files in order (passes first, PNG last: resume takes a frame whose PNG is missing
+    as not rendered, and checks the passes of one whose PNG is present)."""
+    for name, data in files.items():
+        write_atomic(out / name, data)
+
+
 def _render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
-                   sink: Callable[[Frame, bytes], None]) -> None:
+                   sink: Callable[[Frame, bytes], None],
+                   passes_sink: Callable[[Frame, dict[str, bytes]], None] | None = None) -> None:
+    """Render `frames`; `sink` gets each PNG, `passes_sink` (called first) its pass files when passes are on."""
     import cv2
 
     from assets.mesh import read_ply
@@ -356,15 +442,53 @@ def _render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
             if scene.mesh_key != meshes[frame.mesh]:  # read each mesh once per run of its frames
                 scene.set_mesh(read_ply(meshes[frame.mesh]), key=meshes[frame.mesh])
             scene.set_pose(*frame.angles)
-            scene.render(scratch)
+            exr = scene.render(scratch)
+            if exr is not None:
+                passes = _pass_files(frame, exr, scene.spec.render.pass_names)
+                exr.unlink()
+                if passes_sink is not None:
+                    passes_sink(frame, passes)
             image = cv2.imread(str(scratch), cv2.IMREAD_UNCHANGED)
             ok, png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
             if not ok:  # cannot happen for an 8-bit image; not user input
                 raise RuntimeError(f"OpenCV could not encode frame {frame.file}")
             sink(frame, png.tobytes())
     finally:
-        scratch.unlink(missing_ok=True)
+        for leftover in folder.iterdir():  # the PNG, and the passes' EXR of a frame that failed
+            leftover.unlink()
         folder.rmdir()
+
+
+def _pass_files(frame: Frame, exr: Path, names: Sequence[str]) -> dict[str, bytes]:
+    """Encoded pass files of one frame (relative path -> bytes) from Cycles' multilayer EXR."""
+    import cv2
+    import OpenEXR
+
+    from render.cameras import pass_arrays
+
+    channels = {}
+    with OpenEXR.File(str(exr)) as f:  # one part per layer; rows top-down, as in the PNG
+        for part in f.parts:
+            channels.update({name: np.array(ch.pixels, dtype=np.float32) for name, ch in part.channels.items()})
+    normal = np.stack([channels[f"Normal.{a}"] for a in "XYZ"], axis=-1)
+    arrays = pass_arrays(channels["Depth.V"], normal, channels["Object Index.V"], frame.azimuth, frame.elevation)
+    files = {}
+    for name in names:
+        if name == "mask":
+            ok, png = cv2.imencode(".png", arrays["mask"] * np.uint8(255), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+            if not ok:  # cannot happen for an 8-bit image; not user input
+                raise RuntimeError(f"OpenCV could not encode the mask of {frame.file}")
+            files[frame.pass_file(name)] = png.tobytes()
+        else:
+            files[frame.pass_file(name)] = npy_bytes(arrays[name])
+    return files
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """`.npy` bytes of an array: a fixed header for a given shape and dtype, so same array, same bytes."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
 
 
 _worker_tmp: str | None = None

@@ -58,7 +58,9 @@ class SceneSpec:
         r = self.render
         return {"size": r.size, "samples": r.samples, "color": r.color, "max_bounces": r.max_bounces,
                 "denoise": r.denoise, "device": r.device, "camera": vars(self.camera), "light": vars(self.light),
-                "cycles_seed": self.cycles_seed, "scene_version": SCENE_VERSION}
+                "cycles_seed": self.cycles_seed, "scene_version": SCENE_VERSION,
+                # Only when on: a set rendered without passes keeps the plan key it always had.
+                **({"passes": list(r.pass_names)} if r.passes else {})}
 
     @property
     def cycles_seed(self) -> int:
@@ -121,6 +123,7 @@ class Scene:
         self.object = bpy.data.objects.new("object", bpy.data.meshes.new("empty"))
         self.scene.collection.objects.link(self.object)
         self.mesh_key: object = None
+        self.passes_output = self._passes() if spec.render.passes else None
 
     # ---------------------------------------------------------------------------- per frame
 
@@ -143,11 +146,19 @@ class Scene:
         # A sun shines along its local -Z, i.e. away from where it sits.
         self.sun.rotation_euler = (-towards_sun).to_track_quat("-Z", "Y").to_euler()
 
-    def render(self, path: Path | str) -> None:
-        """Render the current frame to `path` (PNG, 8-bit, BW or RGB, uncompressed)."""
+    def render(self, path: Path | str) -> Path | None:
+        """Render the current frame to `path` (PNG, 8-bit, BW or RGB, uncompressed). With passes on,
+        the same render also writes them to a multilayer EXR beside it, whose path is returned."""
+        path = Path(path)
         self.scene.render.filepath = str(path)
+        exr = None
+        if self.passes_output is not None:
+            self.passes_output.directory = str(path.parent)
+            self.passes_output.file_name = f"{path.stem}-passes"
+            exr = path.with_name(f"{path.stem}-passes.exr")  # no frame number: measured in bpy 5.0.1
         with _quiet_stdout():
             self.bpy.ops.render.render(write_still=True)
+        return exr
 
     def render_only(self) -> None:
         """Render without writing anything: the engine's own floor (benchmarks)."""
@@ -201,6 +212,32 @@ class Scene:
         img.color_mode = "BW" if r.color == "gray" else "RGB"
         img.color_depth = "8"
         img.compression = 0  # a scratch file, re-encoded by the caller: do not pay for zlib twice
+
+    def _passes(self):
+        """Ground-truth passes in the same render: Cycles' Z, Normal and Object Index passes go through
+        the compositor to a 32-bit multilayer EXR (one File Output node), while the group output
+        passes the render layer's image through untouched, so the PNG keeps its pixels. Returns the
+        File Output node (its folder and name are set per frame)."""
+        bpy, s = self.bpy, self.scene
+        layer = s.view_layers[0]
+        layer.use_pass_z = layer.use_pass_normal = layer.use_pass_object_index = True
+        self.object.pass_index = 1  # Object Index pass: 1 on the object, 0 where rays escape
+        tree = bpy.data.node_groups.new("passes", "CompositorNodeTree")
+        s.compositing_node_group = tree
+        s.render.use_compositing = True
+        layers = tree.nodes.new("CompositorNodeRLayers")
+        out = tree.nodes.new("CompositorNodeOutputFile")
+        out.format.media_type = "MULTI_LAYER_IMAGE"
+        out.format.file_format = "OPEN_EXR_MULTILAYER"
+        out.format.color_depth = "32"
+        out.format.exr_codec = "NONE"  # a scratch file read back at once: no time spent compressing
+        for kind, name in (("FLOAT", "Depth"), ("VECTOR", "Normal"), ("FLOAT", "Object Index")):
+            out.file_output_items.new(kind, name)
+            tree.links.new(layers.outputs[name], out.inputs[name])
+        image = tree.nodes.new("NodeGroupOutput")
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        tree.links.new(layers.outputs["Image"], image.inputs[0])
+        return out
 
     def _enable_gpu(self) -> None:
         prefs = self.bpy.context.preferences.addons["cycles"].preferences
