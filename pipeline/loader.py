@@ -5,6 +5,13 @@
                                 drawn by the mix ratio (the paper: about 1:1:1:10);
 - `ImageBatches(dir, batch_size=...)`  the entangled baseline: endless shuffled single images.
 
+Ground-truth passes (shards packed from renders with `render.passes`, docs/passes.md): a split's
+`passes(factor)` returns them stacked in the order of `all_images(factor)`, and `sweep_passes(factor)`
+yields them sweep by sweep in the order of `sweeps(factor)`, as dicts with a key per enabled pass
+(`depth` f32 [..., H, W], `normal` f32 [..., H, W, 3], `mask` u8 [..., H, W] 0/1) plus the frames'
+cameras (`K` f32 [..., 3, 3], `world_to_camera` f32 [..., 4, 4]); both are empty dicts for shards
+without passes. `pass_names` lists the enabled passes.
+
 Both iterators are deterministic in (seed, step): batch n is the same whether the run started at 0
 or resumed from `load_state_dict({"step": n, ...})`, so a resumed training run sees the same stream.
 Nothing is read until a batch needs it, so a dataset larger than RAM trains.
@@ -18,7 +25,7 @@ from typing import Iterator, Mapping, NamedTuple
 import numpy as np
 import torch
 
-from config import FACTORS, RENDER_SETS, ConfigError
+from config import FACTORS, PASSES, RENDER_SETS, ConfigError
 from pipeline.shards import Shard, iter_shards
 
 
@@ -66,15 +73,40 @@ class SplitArrays:
                 for g in range(shard.groups):
                     yield np.array(shard.images[g]), np.array(shard.labels[g]), np.array(shard.mesh[g])
 
-    def all_images(self, factor: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every image of one set (or of all sets), stacked: images [N, H, W(, C)], labels [N, 3], mesh [N]."""
+    @property
+    def pass_names(self) -> tuple[str, ...]:
+        """The ground-truth passes these shards hold (PASSES order); () without passes."""
+        return tuple(p for p in PASSES if self.shards and p in self.shards[0].passes)
+
+    def sweep_passes(self, factor: str) -> Iterator[dict[str, np.ndarray]]:
+        """Each sweep's passes and cameras ([K, ...] arrays), aligned with `sweeps(factor)`."""
+        for shard in self.shards:
+            if shard.factor == factor:
+                for g in range(shard.groups):
+                    yield {key: np.array(array[g]) for key, array in shard.passes.items()}
+
+    def passes(self, factor: str | None = None) -> dict[str, np.ndarray]:
+        """Every image's passes and cameras ([N, ...] arrays), aligned with `all_images(factor)`."""
+        chosen = self._chosen(factor)
+        return {key: np.concatenate([_flat(s.passes[key]) for s in chosen]) for key in chosen[0].passes}
+
+    def _chosen(self, factor: str | None) -> list[Shard]:
         chosen = [s for s in self.shards if factor in (None, s.factor)]
         if not chosen:
             raise ConfigError(f"no {factor or ''} shards in this split; sets present: {', '.join(self.factors()) or 'none'}")
-        flat = lambda a: np.asarray(a).reshape((-1,) + a.shape[2:])  # noqa: E731
-        return (np.concatenate([flat(s.images) for s in chosen]),
-                np.concatenate([flat(s.labels) for s in chosen]),
-                np.concatenate([flat(s.mesh) for s in chosen]))
+        return chosen
+
+    def all_images(self, factor: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every image of one set (or of all sets), stacked: images [N, H, W(, C)], labels [N, 3], mesh [N]."""
+        chosen = self._chosen(factor)
+        return (np.concatenate([_flat(s.images) for s in chosen]),
+                np.concatenate([_flat(s.labels) for s in chosen]),
+                np.concatenate([_flat(s.mesh) for s in chosen]))
+
+
+def _flat(array: np.ndarray) -> np.ndarray:
+    """[groups, steps, ...] -> [groups * steps, ...] (read from the memory map)."""
+    return np.asarray(array).reshape((-1,) + array.shape[2:])
 
 
 def open_split(shard_dir: Path | str, split: str, factor: str | None = None, verify: bool = True) -> SplitArrays:
