@@ -135,3 +135,33 @@ def test_split_arrays_helpers(shards):
     assert sum(1 for _ in test.sweeps("light")) == test.count("light") == 2
     with pytest.raises(ConfigError, match="no iid shards"):
         open_split(shards, "train", "azimuth").all_images("iid")
+
+
+def test_passes_align_with_sweeps_and_all_images(tmp_path):
+    from tests.test_shards import fake_passes, write_passes
+
+    ds = tiny_dataset()
+    write_renders(tmp_path, ds, size=16)
+    write_passes(tmp_path, ds, passes=("depth", "mask"))
+    pack_dataset(ds, ShardSettings(max_mb=2 * 4 * 16 * 16 * 6 / 2**20), tmp_path, tmp_path / "shards", progress=False)
+    train = open_split(tmp_path / "shards", "train")
+    assert train.pass_names == ("depth", "mask")
+    images, _, _ = train.all_images("light")
+    passes = train.passes("light")
+    assert sorted(passes) == ["K", "depth", "mask", "world_to_camera"] and len(passes["depth"]) == len(images)
+    # The fixture's images and passes are seeded by file: find each image's file through its pixels.
+    from tests.shard_fixtures import pixels
+
+    files = [r.split(",")[0] for r in (ds.render_dir("light", tmp_path) / "labels.csv").read_text().splitlines()[1:]
+             if ",train," in r]
+    by_image = {pixels("light", f, 16, 1).tobytes(): f for f in files}
+    for n, image in enumerate(images):
+        np.testing.assert_array_equal(passes["depth"][n], fake_passes("light", by_image[image.tobytes()], 16)["depth"])
+    sweeps = list(train.sweeps("light"))
+    per_sweep = list(train.sweep_passes("light"))
+    assert len(sweeps) == len(per_sweep) == train.count("light")
+    flat = np.concatenate([p["mask"] for p in per_sweep])
+    np.testing.assert_array_equal(flat, passes["mask"])
+    assert all(p["world_to_camera"].shape == (len(s[0]), 4, 4) for s, p in zip(sweeps, per_sweep))
+    everything = train.passes()
+    assert len(everything["depth"]) == len(train.all_images()[0])

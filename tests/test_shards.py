@@ -309,3 +309,124 @@ def test_a_full_disk_is_one_line_and_keeps_the_finished_shards(tmp_path, monkeyp
     assert last.startswith("error: disk full writing data/shards/faces.partial") and "Traceback" not in result.stderr
     assert not (tmp_path / "data/shards/faces.partial").exists()
     assert {p: p.read_bytes() for p in (tmp_path / "data/shards/faces").rglob("*") if p.is_file()} == before
+
+
+# ------------------------------------------------------------------------------ ground-truth passes
+
+
+def write_passes(root: Path, ds, size: int = 16, sets=RENDER_SETS, passes=("depth", "normal", "mask"), seed: int = 0) -> None:
+    """Add to `write_renders` output what `render.passes` writes: seeded pass files beside every PNG
+    (unique per frame, so alignment can be checked) and each set's cameras.json."""
+    import cv2
+
+    from render.cameras import CAMERAS_FILE, cameras_json
+    from render.plan import PlanRequest, frames_of, plan
+    from render.runner import npy_bytes
+
+    for name in sets:
+        out = ds.render_dir(name, root)
+        frames = frames_of(plan(PlanRequest(ds, name, seed, TRAIN_MESHES, TEST_MESHES)))
+        for f in frames:
+            arrays = fake_passes(name, f.file, size)
+            for p in passes:
+                if p == "mask":
+                    assert cv2.imwrite(str(out / f.pass_file(p)), arrays["mask"] * np.uint8(255))
+                else:
+                    (out / f.pass_file(p)).write_bytes(npy_bytes(arrays[p]))
+        (out / CAMERAS_FILE).write_bytes(cameras_json(frames, ds.camera, size, passes))
+
+
+def fake_passes(name: str, file: str, size: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([7, *map(ord, f"{name}/{file}")])
+    return {"depth": rng.uniform(2, 3, (size, size)).astype(np.float32),
+            "normal": rng.normal(size=(size, size, 3)).astype(np.float32),
+            "mask": rng.integers(0, 2, (size, size), dtype=np.uint8)}
+
+
+@pytest.fixture(scope="module")
+def packed_passes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("passes")
+    ds = tiny_dataset()
+    write_renders(root, ds)
+    write_passes(root, ds)
+    out = root / "shards"
+    manifest = pack_dataset(ds, ShardSettings(max_mb=2 * 4 * 16 * 16 * 18 / 2**20), root, out, progress=False)
+    return root, ds, out, manifest
+
+
+def test_shards_without_passes_have_no_trace_of_them(packed):
+    _, _, out, manifest = packed
+    assert manifest.passes == () and "passes" not in json.loads((out / MANIFEST).read_text())
+    for entry in manifest.shards:
+        with zipfile.ZipFile(out / entry.path) as zf:
+            assert zf.namelist() == ["images.npy", "labels.npy", "mesh.npy"]
+    assert open_split(out, "train").pass_names == () and open_split(out, "train").passes("azimuth") == {}
+
+
+def test_shards_carry_the_passes_and_cameras_aligned_with_images(packed_passes):
+    from render.cameras import world_to_camera
+
+    root, ds, out, manifest = packed_passes
+    raw = json.loads((out / MANIFEST).read_text())
+    assert raw["passes"] == ["depth", "normal", "mask"] and manifest.passes == ("depth", "normal", "mask")
+    assert read_manifest(out) == manifest
+    with zipfile.ZipFile(out / manifest.shards[0].path) as zf:
+        assert zf.namelist() == ["images.npy", "labels.npy", "mesh.npy", "depth.npy", "normal.npy", "mask.npy",
+                                 "K.npy", "world_to_camera.npy"]
+    for split in SPLITS:
+        arrays = open_split(out, split)
+        for name in RENDER_SETS:
+            rows = [r for r in csv_rows(ds.render_dir(name, root)) if r["split"] == split]
+            images, labels, _ = arrays.all_images(name)
+            passes = arrays.passes(name)
+            assert sorted(passes) == ["K", "depth", "mask", "normal", "world_to_camera"]
+            assert len(rows) == len(images) == len(passes["depth"]) == len(passes["K"])
+            for n, row in enumerate(rows):
+                np.testing.assert_array_equal(images[n], pixels(name, row["file"], 16, 1))
+                expected = fake_passes(name, row["file"], 16)
+                for p in ("depth", "normal", "mask"):
+                    np.testing.assert_array_equal(passes[p][n], expected[p])
+                    assert passes[p].dtype == expected[p].dtype
+                az, el = float(row["azimuth"]), float(row["elevation"])
+                np.testing.assert_allclose(passes["world_to_camera"][n], world_to_camera(az, el, ds.camera.distance),
+                                           atol=1e-6)
+                assert passes["K"].dtype == np.float32 and passes["K"][n][0, 2] == 8.0
+
+
+def test_shards_with_passes_are_byte_identical_and_respect_max_mb(packed_passes, tmp_path):
+    root, ds, out, manifest = packed_passes
+    again = pack_dataset(ds, ShardSettings(max_mb=2 * 4 * 16 * 16 * 18 / 2**20), root, tmp_path / "again", progress=False)
+    assert [e.sha256 for e in again.shards] == [e.sha256 for e in manifest.shards]
+    assert max(e.groups for e in manifest.shards) <= 2  # the limit counts pass bytes, not only images
+
+
+def test_a_shard_with_a_wrong_pass_shape_names_the_member(packed_passes, tmp_path):
+    import shutil
+
+    _, _, out, manifest = packed_passes
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    entry = manifest.shards[0]
+    members = {k: np.array(v) for k, v in open_members(copy / entry.path).items()}
+    members["normal"] = members["normal"][..., :2]
+    write_npz(copy / entry.path, members)
+    raw = json.loads((copy / MANIFEST).read_text())
+    raw["shards"][0].update(bytes=(copy / entry.path).stat().st_size, sha256=sha256(copy / entry.path))
+    (copy / MANIFEST).write_text(json.dumps(raw))
+    with pytest.raises(ShardError, match=r"'normal' is float32 \[.*, 2\], expected float32"):
+        verify_dir(copy)
+
+
+def test_missing_pass_file_or_mixed_sets_are_one_line_and_leave_no_output(tmp_path):
+    ds = tiny_dataset()
+    write_renders(tmp_path, ds)
+    write_passes(tmp_path, ds, sets=[s for s in RENDER_SETS if s != "iid"])
+    with pytest.raises(ShardError, match="different render.passes") as err:
+        pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "shards", progress=False)
+    assert "\n" not in str(err.value) and not (tmp_path / "shards").exists()
+    write_passes(tmp_path, ds, sets=["iid"])
+    victim = next((ds.render_dir("light", tmp_path) / "train").glob("*.depth.npy"))
+    victim.unlink()
+    with pytest.raises(ShardError, match=f"{victim.name}: depth pass missing"):
+        pack_dataset(ds, ShardSettings(), tmp_path, tmp_path / "shards", progress=False)
+    assert not (tmp_path / "shards").exists()
