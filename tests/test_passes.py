@@ -397,3 +397,17 @@ def test_the_executor_seam_returns_the_pass_files_the_pool_writes(rendered, proj
         runner.write_frame_files(tmp_path, files)
         for name in files:
             assert (tmp_path / name).read_bytes() == (rendered / name).read_bytes(), name
+
+
+@pytest.mark.blender
+def test_ray_executor_writes_the_same_passes_as_the_local_pool(project, rendered, tmp_path_factory):
+    """On a real two-node Ray cluster on loopback: actors send each frame's pass files back with its PNG."""
+    pytest.importorskip("ray", reason="Ray is optional: `make setup-ray` installs it")
+    from render.cluster import loopback_cluster
+
+    root, params = project
+    ray_params = dataclasses.replace(params, render=dataclasses.replace(params.render, executor="ray", workers=2))
+    with loopback_cluster(nodes=2, cpus=1, log_dir=tmp_path_factory.mktemp("ray-logs")) as address:
+        ray_params = dataclasses.replace(ray_params, render=dataclasses.replace(ray_params.render, address=address))
+        render_set(ray_params, RenderJob("faces", "azimuth", root / "on-ray"))
+    assert _folder_bytes(root / "on-ray") == _folder_bytes(rendered)
