@@ -444,10 +444,9 @@ def _render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
             scene.set_pose(*frame.angles)
             exr = scene.render(scratch)
             if exr is not None:
-                passes = _pass_files(frame, exr, scene.spec.render.pass_names)
+                if passes_sink is not None:  # callers that only want PNGs (previews) skip the decoding
+                    passes_sink(frame, _pass_files(frame, exr, scene.spec.render.pass_names))
                 exr.unlink()
-                if passes_sink is not None:
-                    passes_sink(frame, passes)
             image = cv2.imread(str(scratch), cv2.IMREAD_UNCHANGED)
             ok, png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
             if not ok:  # cannot happen for an 8-bit image; not user input
