@@ -234,6 +234,10 @@ def wrong_type(path: tuple):
         choices = typing.get_args(tp)
         wrong = JUNK.filter(lambda v: not any(v == c and type(v) is type(c) for c in choices)) \
             | st.sampled_from([c.upper() for c in choices if c.upper() != c] or ["?"])
+    elif origin is tuple and typing.get_args(tp)[-1:] == (Ellipsis,):  # render.passes: names, each once
+        names = typing.get_args(typing.get_args(tp)[0])
+        wrong = JUNK.filter(lambda v: not isinstance(v, list) or any(x not in names for x in v)) \
+            | st.sampled_from(names).map(lambda n: [n, n])
     elif origin is tuple:  # a [min, max] range or the Adam betas
         number = st.floats(allow_nan=False, allow_infinity=False)
         wrong = JUNK.filter(lambda v: not isinstance(v, list) or len(v) != 2) \
