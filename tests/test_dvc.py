@@ -116,7 +116,7 @@ def test_repro_writes_metrics_codes_figures_and_reports_that_dvc_shows(repo):
             values = metrics[f"metrics/{d}-{m}.json"]["data"]
             assert 0 <= values["disentanglement"]["mig"] <= 1 and values["factor_bins"] >= 2
             assert np.load(path / "metrics" / f"{d}-{m}-codes.npz")["codes"].shape[1] == values["latents"]
-            assert {p.suffix for p in (path / "plots" / f"{d}-{m}").iterdir()} == {".png"}
+            assert {p.suffix for p in (path / "plots" / f"{d}-{m}").iterdir()} == {".png", ".gif"}
         report = (path / "reports" / f"{d}.md").read_text()
         assert "DC-IGN" in report and "](" in report  # tables and linked figures
 
