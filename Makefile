@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup setup-ray setup-export setup-passes test repro bench clean-venv
+.PHONY: setup test repro bench clean-venv
 
 setup: $(STAMP)
 
@@ -16,29 +16,17 @@ $(STAMP): requirements.txt constraints.txt
 	$(BIN)/python -m pip install -qq -r requirements.txt -c constraints.txt
 	touch $(STAMP)
 
-# Optional: the Ray render executor (README, "Scaling out"). `make test` installs it to test it.
-RAY_STAMP := $(VENV)/.installed-ray
-setup-ray: $(RAY_STAMP)
+# Optional extras, each in requirements-<name>.txt: `ray` (the Ray render executor, README "Scaling out"),
+# `passes` (OpenEXR, to read ground-truth passes back: docs/passes.md), `export` (`python cli.py export`:
+# docs/export.md). `make setup-<name>` installs one; `make test` installs all three to test them.
+EXTRAS := ray passes export
+.PHONY: $(EXTRAS:%=setup-%)
 
-$(RAY_STAMP): $(STAMP) requirements-ray.txt
-	$(BIN)/python -m pip install -qq -r requirements-ray.txt -c constraints.txt
-	touch $(RAY_STAMP)
+$(EXTRAS:%=setup-%): setup-%: $(VENV)/.installed-%
 
-# Optional: OpenEXR, to read ground-truth passes back (`render.passes`, docs/passes.md). `make test` installs it.
-PASSES_STAMP := $(VENV)/.installed-passes
-setup-passes: $(PASSES_STAMP)
-
-$(PASSES_STAMP): $(STAMP) requirements-passes.txt
-	$(BIN)/python -m pip install -qq -r requirements-passes.txt -c constraints.txt
-	touch $(PASSES_STAMP)
-
-# Optional: `python cli.py export` (docs/export.md). `make test` installs it to test it.
-EXPORT_STAMP := $(VENV)/.installed-export
-setup-export: $(EXPORT_STAMP)
-
-$(EXPORT_STAMP): $(STAMP) requirements-export.txt
-	$(BIN)/python -m pip install -qq -r requirements-export.txt -c constraints.txt
-	touch $(EXPORT_STAMP)
+$(VENV)/.installed-%: requirements-%.txt $(STAMP)
+	$(BIN)/python -m pip install -qq -r $< -c constraints.txt
+	touch $@
 
 test: setup setup-ray setup-passes setup-export
 	DVC_NO_ANALYTICS=1 $(BIN)/python -m pytest -q

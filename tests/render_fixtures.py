@@ -6,9 +6,11 @@ so azimuth changes the silhouette and light azimuth changes the shading.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import yaml
@@ -60,6 +62,22 @@ def raw_params(**render) -> dict:
         "light": {"elevation": 30, "strength": 3.0, "ambient": 0.08},
     }
     return {"seed": SEED, "render": {"size": 32, "samples": 4, "workers": 2, **render}, "datasets": {"faces": ds}}
+
+
+@contextlib.contextmanager
+def inside(root: Path, params: Params) -> Iterator[tuple[Path, Params]]:
+    """(root, params) with `root` as the working directory: the runner finds data/meshes/<dataset> there."""
+    with contextlib.chdir(root):
+        yield root, params
+
+
+def render_into(project: tuple[Path, Params], factor: str, out: str) -> Path:
+    """Render the faces set `factor` of an `inside` project into `<root>/<out>` (the real runner)."""
+    from render.runner import RenderJob, render_set
+
+    root, params = project
+    render_set(params, RenderJob("faces", factor, root / out))
+    return root / out
 
 
 def make_project(root: Path, **render) -> Params:

@@ -370,20 +370,18 @@ free_text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_charact
 quote them with repr, so they stay one line); no NUL, which no shell can pass."""
 
 
-def not_int(s: str) -> bool:
-    try:
-        int(s)
-        return False
-    except ValueError:
-        return True
+def _parses_as(kind):
+    def refused(s: str) -> bool:
+        """True when `kind(s)` raises: a value the option must refuse."""
+        try:
+            kind(s)
+            return False
+        except ValueError:
+            return True
+    return refused
 
 
-def not_float(s: str) -> bool:
-    try:
-        float(s)
-        return False
-    except ValueError:
-        return True
+not_int, not_float = _parses_as(int), _parses_as(float)
 
 
 def ints(below: int):

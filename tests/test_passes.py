@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from render.cameras import CAMERAS_FILE, backproject, intrinsics, rotation, worl
 from render.plan import Frame
 from render.runner import PLAN_FILE, RenderError, RenderJob, render_set
 from render.scene import SceneSpec, direction
-from tests.render_fixtures import blob, make_project, raw_params
+from tests.render_fixtures import blob, inside, make_project, raw_params, render_into
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["depth", "normal", "mask"]
@@ -165,17 +164,13 @@ def project(tmp_path_factory):
     mesh_dir = root / params.dataset("faces").mesh_dir()
     for ply in sorted(mesh_dir.glob("*.ply")):
         write_ply(ply, blob(int(ply.stem), n=48))
-    cwd = os.getcwd()
-    os.chdir(root)
-    yield root, params
-    os.chdir(cwd)
+    with inside(root, params) as project:
+        yield project
 
 
 @pytest.fixture(scope="module")
 def rendered(project):
-    root, params = project
-    render_set(params, RenderJob("faces", "azimuth", root / "on"))
-    return root / "on"
+    return render_into(project, "azimuth", "on")
 
 
 def frames_of(folder: Path) -> list[dict]:

@@ -22,7 +22,7 @@ import yaml
 import render.runner as runner
 from config import load_params
 from render.runner import LABELS_FILE, PLAN_FILE, RenderError, RenderJob, render_set
-from tests.render_fixtures import make_project, raw_params
+from tests.render_fixtures import inside, make_project, render_into, raw_params
 
 pytestmark = pytest.mark.blender
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,19 +32,14 @@ CLI = [sys.executable, str(ROOT / "cli.py")]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
-    params = make_project(root)
-    cwd = os.getcwd()
-    os.chdir(root)  # the runner finds data/meshes/<dataset> relative to the working directory
-    yield root, params
-    os.chdir(cwd)
+    with inside(root, make_project(root)) as project:
+        yield project
 
 
 @pytest.fixture(scope="module")
 def light_set(project):
     """2 train sweeps x 3 steps + 1 test sweep of light, rendered with 2 workers."""
-    root, params = project
-    render_set(params, RenderJob("faces", "light", root / "light"))
-    return root / "light"
+    return render_into(project, "light", "light")
 
 
 def labels(folder: Path) -> list[dict]:
