@@ -44,7 +44,7 @@ def main() -> None:
 
     from assets.catalog import build_meshes
     from render.plan import Frame
-    from render.runner import render_sweep_bytes
+    from render.worker import render_sweep_bytes
     from render.scene import SceneSpec
 
     params = load_params(ROOT / "params.yaml")

@@ -4,7 +4,7 @@
 
 Both sides render the same frames (face light sweeps of the default profile's settings, one process
 per core with one Cycles thread each) in ONE spawn pool, through the production loop
-`render.runner._render_frames`: render, OpenCV re-encode of the PNG, atomic writes; with passes also
+`render.worker.render_frames`: render, OpenCV re-encode of the PNG, atomic writes; with passes also
 the compositor's EXR, reading it back (OpenEXR), rotating normals, encoding the pass files and writing
 them. Rounds alternate (off, on, off, on, ...) so machine load hits both alike. Each task times its
 own frames after the scene is built (a worker rebuilds its Blender scene when the side changes: that
@@ -33,7 +33,7 @@ from config import MeshCounts, load_params  # noqa: E402
 
 def _timed_task(task) -> tuple[int, float]:
     """Render one sweep the production way into a scratch folder; (frames, seconds after scene build)."""
-    from render.runner import _render_frames, scene_for, write_atomic, write_frame_files
+    from render.worker import render_frames, scene_for, write_atomic, write_frame_files
 
     scene = scene_for(task.spec)  # built (or rebuilt, when the side changed) outside the timing
     out = Path(task.out)
@@ -62,7 +62,8 @@ def main() -> None:
 
     from assets.catalog import ensure_meshes
     from render.plan import PlanRequest, plan
-    from render.runner import SweepTask, check_passes_installed
+    from render.runner import check_passes_installed
+    from render.worker import SweepTask
     from render.scene import SceneSpec
 
     check_passes_installed()

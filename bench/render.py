@@ -33,7 +33,7 @@ from config import MeshCounts, load_params  # noqa: E402
 
 def _floor_task(task) -> int:
     from assets.mesh import read_ply
-    from render.runner import scene_for
+    from render.worker import scene_for
 
     scene = scene_for(task.spec)
     for frame in task.frames:
@@ -49,7 +49,7 @@ def _interleaved_task(task) -> tuple[float, float]:
     """Per frame, time a bare render and our render+encode+write of the same frame, alternating
     which goes first (persistent data makes the second render of a pose a little cheaper)."""
     from assets.mesh import read_ply
-    from render.runner import _render_frames, scene_for, write_atomic
+    from render.worker import render_frames, scene_for, write_atomic
 
     scene = scene_for(task.spec)
     out = Path(task.out)
@@ -87,7 +87,8 @@ def main() -> None:
 
     from assets.catalog import ensure_meshes
     from render.plan import PlanRequest, plan
-    from render.runner import RenderJob, SweepTask, render_set
+    from render.runner import RenderJob, render_set
+    from render.worker import SweepTask
     from render.scene import SceneSpec
 
     params = load_params(ROOT / "params.yaml")

@@ -44,7 +44,8 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 def bench_render(groups: int, steps: int) -> None:
     from assets.catalog import ensure_meshes
     from render.cluster import loopback_cluster
-    from render.runner import RenderJob, render_set, write_atomic
+    from render.runner import RenderJob, render_set
+    from render.worker import write_atomic
 
     params = load_params(ROOT / "params.yaml")
     ds = dataclasses.replace(params.dataset("faces"), meshes=MeshCounts(train=8, test=2), test_groups=0)

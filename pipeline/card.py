@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import cv2
 import numpy as np
 import yaml
 
@@ -31,7 +32,6 @@ DATA_FILES = {"hf": "arrow", "webdataset": "tar"}
 
 def write_card(out: Path, params: Params, dataset: str, fmt: str, source, stats, commit: str) -> None:
     """README.md and contact-sheet.png in `out`."""
-    from pipeline.export import encode_png
 
     (out / SHEET).write_bytes(encode_png(contact_sheet(source)))
     tars = {s: len(list((out / s).glob("*.tar"))) for s in SPLITS}
@@ -138,7 +138,6 @@ def _counts(stats, splits: list[str]) -> str:
 
 
 def _features(fmt: str, source, size, channels: int) -> str:
-    from pipeline.export import wds_suffix
 
     h, w = size
     pixels = f"{h}x{w} {'gray' if channels == 1 else 'RGB'} PNG"
@@ -179,7 +178,6 @@ def _render_settings(params: Params, ds, size, channels: int) -> str:
 def contact_sheet(source) -> np.ndarray:
     """A grid: for each sweep type, the first sweeps of the train split (test where train has none), one
     row per sweep, positions left to right, the set's name in a margin. uint8 [H, W] or [H, W, 3]."""
-    import cv2
 
     from pipeline.shards import open_shard
 
@@ -218,3 +216,20 @@ def _sheet_row(sweep: np.ndarray) -> np.ndarray:
     scale = max(1, -(-SHEET_TILE // sweep.shape[1]))
     tiles = [np.repeat(np.repeat(sweep[i], scale, axis=0), scale, axis=1) for i in picks]
     return np.concatenate(tiles, axis=1)
+
+
+# ------------------------------------------------------------------ shared with pipeline/export.py
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """Gray [H, W] or RGB [H, W, 3] uint8 as PNG bytes (identical bytes for identical pixels)."""
+    ok, buf = cv2.imencode(".png", image if image.ndim == 2 else np.ascontiguousarray(image[:, :, ::-1]))
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a PNG")  # not user input: a broken OpenCV build
+    return buf.tobytes()
+
+
+def wds_suffix(name: str) -> str:
+    """A sample member's suffix for an extra array: WebDataset lowercases suffixes when it reads (`K` would
+    come back as `k.npy`), so the tar holds what a reader gets."""
+    return f"{name.lower()}.npy"

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 import durable
 from config import FACTORS, RENDER_SETS, SPLITS, ConfigError, Params, UserError
+from pipeline.card import encode_png, wds_suffix, write_card
 from pipeline.npzfile import open_members
 from pipeline.shards import MANIFEST, Manifest, ShardEntry, ShardError, open_shard, read_manifest
 
@@ -183,14 +183,6 @@ class Sweep:
     extras: dict[str, np.ndarray]  # name -> [K, ...]
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """Gray [H, W] or RGB [H, W, 3] uint8 as PNG bytes (identical bytes for identical pixels)."""
-    ok, buf = cv2.imencode(".png", image if image.ndim == 2 else np.ascontiguousarray(image[:, :, ::-1]))
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a PNG")  # not user input: a broken OpenCV build
-    return buf.tobytes()
-
-
 def iter_sweeps(source: Source, pool: ThreadPoolExecutor) -> Iterator[Sweep]:
     """Every sweep of every verified shard; PNGs are encoded a shard at a time on `pool` (cv2 drops the GIL)."""
     counters: dict[tuple[str, str], int] = {}
@@ -330,12 +322,6 @@ def _array_feature(datasets, extra: Extra):
     return array(shape=extra.shape, dtype=extra.dtype)
 
 
-def wds_suffix(name: str) -> str:
-    """A sample member's suffix for an extra array: WebDataset lowercases suffixes when it reads (`K` would
-    come back as `k.npy`), so the tar holds what a reader gets."""
-    return f"{name.lower()}.npy"
-
-
 class WdsWriter:
     """WebDataset tar shards, `<split>/<split>-NNNNNN.tar`, byte-identical for identical shards.
 
@@ -407,7 +393,6 @@ def export_dataset(params: Params, dataset: str, fmt: str, out: Path | str, shar
                    workers: int = 0) -> ExportResult:
     """Export `dataset`'s shards to `out` in format `fmt` (hf or webdataset), with its card and contact sheet.
     Every input is checked before anything is written; bad input raises UserError and leaves no trace."""
-    from pipeline.card import write_card
 
     check_format(fmt)
     ds = params.dataset(dataset)

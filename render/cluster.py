@@ -2,7 +2,7 @@
 
 Each worker process the executor uses holds one long-lived actor, `RenderWorker`: it imports bpy and
 builds the scene once (`render.runner`'s per-process scene, so persistent data keeps its BVH across
-frames) and renders whole sweeps through the executor seam `render.runner.render_sweep_files`.
+frames) and renders whole sweeps through the executor seam `render.worker.render_sweep_files`.
 Nodes share no storage with the driver: meshes travel to the actors as PLY bytes through Ray's
 object store (put once, fetched once per actor, kept in the actor's own temporary folder), and the
 PNG bytes of a finished sweep (with `render.passes`, its pass files too) travel back to the driver,
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Sequence
 
 from config import RenderSettings, UserError
-from render.runner import RenderError, SweepTask, render_sweep_files, write_atomic, write_frame_files
 from render.scene import SceneSpec
+from render.worker import RenderError, SweepTask, render_sweep_files, write_atomic, write_frame_files
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class RenderWorker:
         self.meshes: dict[str, str] = {}
         self.failure: BaseException | None = None
         try:
-            from render.runner import scene_for
+            from render.worker import scene_for
 
             scene_for(spec)  # fail here, on `ready`, rather than on the first sweep
         except Exception as err:  # noqa: BLE001 - reported by `ready`, where the driver waits for it

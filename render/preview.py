@@ -28,7 +28,7 @@ def contact_sheet(catalog, params: Params, ds: DatasetConfig, path: Path | str, 
     """Render up to `MAX_MESHES` meshes of `catalog` and write the tiled sheet to `path`."""
     import cv2
 
-    from render.runner import render_sweep_bytes
+    from render.worker import render_sweep_bytes
 
     path = Path(path)
     ids = list(range(min(len(catalog), MAX_MESHES)))

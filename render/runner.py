@@ -26,7 +26,7 @@ fixed options), so the output is byte-identical whatever the worker count.
 
 Seam for executors elsewhere than this machine: `render_sweep_bytes(spec, meshes, frames)` renders
 one sweep in the calling process and returns its encoded PNGs (the Ray actors call it); the local
-pool uses the same `_render_frames` loop with a sink that writes files.
+pool uses the same `render_frames` loop with a sink that writes files.
 """
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib.util
-import io
 import json
 import logging
 import multiprocessing
@@ -48,22 +47,17 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 import durable
-from config import SPLITS, Params, RenderSettings, UserError, check_factor
+from config import SPLITS, Params, RenderSettings, check_factor
 from render.cameras import CAMERAS_FILE, cameras_json
 from render.plan import Frame, PlanRequest, Sweep, frames_of, plan
 from render.scene import SceneSpec
+from render.worker import RenderError, SweepTask, build_scene, init_worker, render_task, scratch_dir
 
 log = logging.getLogger(__name__)
 
 PLAN_FILE = ".plan.json"
 LABELS_FILE = "labels.csv"
 LABEL_COLUMNS = ("file", "split", "group", "index", "mesh", "azimuth", "elevation", "light")
-PNG_COMPRESSION = 6
-"""zlib level of the final PNGs (OpenCV); fixed so bytes are reproducible."""
-
-
-class RenderError(UserError):
-    """Bad input to a render: output folder not ours, missing mesh folder."""
 
 
 @dataclass(frozen=True)
@@ -76,17 +70,6 @@ class RenderJob:
     groups: int | None = None
     steps: int | None = None
     value_range: tuple[float, float] | None = None
-
-
-@dataclass(frozen=True)
-class SweepTask:
-    """What a worker needs to render (part of) one sweep: picklable, self-contained."""
-
-    spec: SceneSpec
-    meshes: dict[int, str]
-    """Mesh id -> PLY path, for the meshes this task's frames use."""
-    frames: tuple[Frame, ...]
-    out: str
 
 
 # ------------------------------------------------------------------------------------ driver
@@ -195,7 +178,7 @@ def run_tasks(tasks: Sequence[SweepTask], workers: int, desc: str) -> None:
     total = sum(len(t.frames) for t in tasks)
     progress = multiprocessing.get_context("spawn").Queue()
     with tqdm(total=total, desc=desc, unit="img", smoothing=0.1) as bar, _pool(workers, progress) as pool:
-        result = pool.map_async(_render_task, tasks, chunksize=1)
+        result = pool.map_async(render_task, tasks, chunksize=1)
         while not result.ready():  # a failed task makes it ready at once; get() re-raises its error
             try:
                 bar.update(progress.get(timeout=0.2))
@@ -208,7 +191,7 @@ def run_tasks(tasks: Sequence[SweepTask], workers: int, desc: str) -> None:
 def probe_device(spec: SceneSpec) -> None:
     """Build the scene once in a throw-away worker: a missing GPU fails here, before any write."""
     with _pool(1) as pool:
-        pool.apply(_build_scene, (spec,))
+        pool.apply(build_scene, (spec,))
 
 
 @contextlib.contextmanager
@@ -218,8 +201,8 @@ def _pool(workers: int, progress=None):
     bpy as a module never runs Blender's exit code, and pool workers are terminated, so each
     worker would leave an empty `/tmp/blender_*` behind; removing our folder afterwards cleans up.
     """
-    with tempfile.TemporaryDirectory(prefix="dcign-blender-", dir=_scratch_dir()) as tmp, \
-            multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
+    with tempfile.TemporaryDirectory(prefix="dcign-blender-", dir=scratch_dir()) as tmp, \
+            multiprocessing.get_context("spawn").Pool(workers, initializer=init_worker,
                                                       initargs=(progress, tmp)) as pool:
         yield pool
 
@@ -349,154 +332,3 @@ def _remove_temporaries(out: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary name in the same folder, then rename: readers never see half a file.
-    Not flushed to disk (a render set is many small PNGs): resume checks PNGs for completeness instead."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-# ------------------------------------------------------------------------------------ workers
-
-_scene = None
-"""This process's Blender scene, built on first use (never in the driver process)."""
-
-
-def scene_for(spec: SceneSpec):
-    """This process's Blender scene for `spec` (bpy imported and the scene built on first use)."""
-    global _scene
-    if _scene is None or _scene.spec != spec:
-        from render.scene import Scene
-
-        _scene = Scene(spec)
-    return _scene
-
-
-_progress = None
-"""Queue to the driver's progress bar (pool workers only)."""
-
-
-def _init_worker(progress, tmp: str) -> None:
-    global _progress, _worker_tmp
-    _progress, _worker_tmp = progress, tmp
-    os.environ["TMPDIR"] = tmp  # read by Blender when bpy is first imported, after this
-
-
-def _build_scene(spec: SceneSpec) -> None:
-    scene_for(spec)
-
-
-def _render_task(task: SweepTask) -> int:
-    out = Path(task.out)
-
-    def write(frame: Frame, png: bytes) -> None:
-        write_atomic(out / frame.file, png)
-        if _progress is not None:
-            _progress.put(1)
-
-    # Passes are written before their PNG (`write_frame_files`).
-    _render_frames(scene_for(task.spec), task.meshes, task.frames, write,
-                   passes_sink=lambda _frame, passes: write_frame_files(out, passes))
-    return len(task.frames)
-
-
-def render_sweep_bytes(spec: SceneSpec, meshes: dict[int, str], frames: Sequence[Frame]) -> list[bytes]:
-    """Render frames in this process; return their PNG bytes in order (the executor seam)."""
-    pngs: list[bytes] = []
-    _render_frames(scene_for(spec), meshes, frames, lambda _frame, png: pngs.append(png))
-    return pngs
-
-
-def render_sweep_files(spec: SceneSpec, meshes: dict[int, str], frames: Sequence[Frame]) -> list[dict[str, bytes]]:
-    """Render frames in this process; return each frame's files (relative path -> bytes: its passes,
-    then its PNG, the order to write them in) in frame order: the executor seam with passes."""
-    files: list[dict[str, bytes]] = []
-    extra: dict[str, bytes] = {}
-    _render_frames(scene_for(spec), meshes, frames, lambda frame, png: files.append({**extra, frame.file: png}),
-                   passes_sink=lambda _frame, passes: (extra.clear(), extra.update(passes)))
-    return files
-
-
-def write_frame_files(out: Path, files: dict[str, bytes]) -> None:
-    """Write one frame's files in order (passes first, PNG last: resume takes a frame whose PNG is missing
-    as not rendered, and checks the passes of one whose PNG is present)."""
-    for name, data in files.items():
-        write_atomic(out / name, data)
-
-
-def _render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
-                   sink: Callable[[Frame, bytes], None],
-                   passes_sink: Callable[[Frame, dict[str, bytes]], None] | None = None) -> None:
-    """Render `frames`; `sink` gets each PNG, `passes_sink` (called first) its pass files when passes are on."""
-    import cv2
-
-    from assets.mesh import read_ply
-
-    # A private folder (mode 0700, unpredictable name): a predictable file name in a shared folder
-    # could be planted as a symlink by another user, and Blender would write through it.
-    folder = Path(tempfile.mkdtemp(prefix="dcign-render-", dir=_scratch_dir()))
-    scratch = folder / "frame.png"
-    try:
-        for frame in frames:
-            if scene.mesh_key != meshes[frame.mesh]:  # read each mesh once per run of its frames
-                scene.set_mesh(read_ply(meshes[frame.mesh]), key=meshes[frame.mesh])
-            scene.set_pose(*frame.angles)
-            exr = scene.render(scratch)
-            if exr is not None:
-                if passes_sink is not None:  # callers that only want PNGs (previews) skip the decoding
-                    passes_sink(frame, _pass_files(frame, exr, scene.spec.render.pass_names))
-                exr.unlink()
-            image = cv2.imread(str(scratch), cv2.IMREAD_UNCHANGED)
-            ok, png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-            if not ok:  # cannot happen for an 8-bit image; not user input
-                raise RuntimeError(f"OpenCV could not encode frame {frame.file}")
-            sink(frame, png.tobytes())
-    finally:
-        for leftover in folder.iterdir():  # the PNG, and the passes' EXR of a frame that failed
-            leftover.unlink()
-        folder.rmdir()
-
-
-def _pass_files(frame: Frame, exr: Path, names: Sequence[str]) -> dict[str, bytes]:
-    """Encoded pass files of one frame (relative path -> bytes) from Cycles' multilayer EXR."""
-    import cv2
-    import OpenEXR
-
-    from render.cameras import pass_arrays
-
-    channels = {}
-    with OpenEXR.File(str(exr)) as f:  # one part per layer; rows top-down, as in the PNG
-        for part in f.parts:
-            channels.update({name: np.array(ch.pixels, dtype=np.float32) for name, ch in part.channels.items()})
-    normal = np.stack([channels[f"Normal.{a}"] for a in "XYZ"], axis=-1)
-    arrays = pass_arrays(channels["Depth.V"], normal, channels["Object Index.V"], frame.azimuth, frame.elevation)
-    files = {}
-    for name in names:
-        if name == "mask":
-            ok, png = cv2.imencode(".png", arrays["mask"] * np.uint8(255), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-            if not ok:  # cannot happen for an 8-bit image; not user input
-                raise RuntimeError(f"OpenCV could not encode the mask of {frame.file}")
-            files[frame.pass_file(name)] = png.tobytes()
-        else:
-            files[frame.pass_file(name)] = npy_bytes(arrays[name])
-    return files
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    """`.npy` bytes of an array: a fixed header for a given shape and dtype, so same array, same bytes."""
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
-
-
-_worker_tmp: str | None = None
-"""A pool worker's share of the pool's temporary folder (removed with the pool, even after a kill)."""
-
-
-def _scratch_dir() -> str:
-    # Blender can only hand pixels over through a file: keep that file in RAM when possible.
-    if _worker_tmp is not None:
-        return _worker_tmp
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()

@@ -26,11 +26,13 @@ import pytest
 import yaml
 
 import render.runner as runner
+import render.worker as worker
 from assets.mesh import read_ply, write_ply
 from config import ConfigError, load_params, parse_params
 from render.cameras import CAMERAS_FILE, backproject, intrinsics, rotation, world_to_camera
 from render.plan import Frame
-from render.runner import PLAN_FILE, RenderError, RenderJob, render_set
+from render.runner import PLAN_FILE, RenderJob, render_set
+from render.worker import RenderError
 from render.scene import SceneSpec, direction
 from tests.render_fixtures import blob, inside, make_project, raw_params, render_into
 
@@ -116,7 +118,7 @@ def test_backproject_inverts_projection():
 def _blender_camera(spec: SceneSpec, poses, points):
     """In a Blender worker: per pose, the camera's matrix_world, its projection, and
     `world_to_camera_view` of `points` (x, y in [0, 1] from the bottom left, z = depth along the axis)."""
-    scene = runner.scene_for(spec)  # imports bpy, which puts bpy_extras and mathutils on the path
+    scene = worker.scene_for(spec)  # imports bpy, which puts bpy_extras and mathutils on the path
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
 
@@ -385,11 +387,11 @@ def test_the_executor_seam_returns_the_pass_files_the_pool_writes(rendered, proj
     frames = [Frame(r[1], int(r[2]), int(r[3]), int(r[4]), float(r[5]), float(r[6]), float(r[7])) for r in labels]
     meshes = {fr.mesh: str((root / ds.mesh_dir() / f"{fr.mesh:04d}.ply").resolve()) for fr in frames}
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        results = pool.apply(runner.render_sweep_files, (spec, meshes, frames))
+        results = pool.apply(worker.render_sweep_files, (spec, meshes, frames))
     for fr, files in zip(frames, results):
         assert list(files)[-1] == fr.file and len(files) == 4  # passes first, PNG last
         (tmp_path / fr.split).mkdir(exist_ok=True)
-        runner.write_frame_files(tmp_path, files)
+        worker.write_frame_files(tmp_path, files)
         for name in files:
             assert (tmp_path / name).read_bytes() == (rendered / name).read_bytes(), name
 

@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 import render.runner as runner
+import render.worker as worker
 from config import load_params
-from render.runner import LABELS_FILE, PLAN_FILE, RenderError, RenderJob, render_set
+from render.runner import LABELS_FILE, PLAN_FILE, RenderJob, render_set
+from render.worker import RenderError
 from tests.render_fixtures import inside, make_project, render_into, raw_params
 
 pytestmark = pytest.mark.blender
@@ -232,7 +234,7 @@ def test_metallic_finish_renders_unlike_a_matte_one_of_the_same_albedo(tmp_path)
     spec = SceneSpec(params.render, ds.camera, ds.light, params.seed)
     frames = [Frame("train", 0, k, k, 30.0, 10.0, -40.0) for k in meshes]
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # Blender in its own process, as in production
-        pngs = pool.apply(runner.render_sweep_bytes, (spec, meshes, frames))
+        pngs = pool.apply(worker.render_sweep_bytes, (spec, meshes, frames))
     img = {name: cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(float)
            for name, png in zip(finishes, pngs)}
     mask = img["none"] > 0
@@ -389,7 +391,7 @@ def _plant_and_render(spec, meshes, frames, victim: str) -> list[bytes]:
         with contextlib.suppress(OSError):
             os.symlink(victim, link)
     try:
-        return runner.render_sweep_bytes(spec, meshes, frames)
+        return worker.render_sweep_bytes(spec, meshes, frames)
     finally:
         for link in planted:
             with contextlib.suppress(OSError):
@@ -455,7 +457,7 @@ def test_flat_fill_has_no_sampling_grain_where_the_world_fill_has(tmp_path):
             for spp in (4, 64):
                 spec = SceneSpec(dataclasses.replace(params.render, samples=spp),
                                  ds.camera, dataclasses.replace(ds.light, fill=fill, ambient=0.3), params.seed)
-                (png,) = pool.apply(runner.render_sweep_bytes, (spec, {0: str(tmp_path / "scene.ply")}, frames))
+                (png,) = pool.apply(worker.render_sweep_bytes, (spec, {0: str(tmp_path / "scene.ply")}, frames))
                 images[fill, spp] = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(float)
     # inside the object, away from its silhouette (anti-aliasing differs there at any fill)
     mask = cv2.erode((images["world", 64] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0

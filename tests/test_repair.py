@@ -338,7 +338,7 @@ def renders(tmp_path_factory):
     """Single-sided, double-sided (repaired on load) and double-sided raw versions of a box and a
     chair, loaded through the folder source and rendered by the production render path."""
     from render.plan import Frame
-    from render.runner import render_sweep_bytes
+    from render.worker import render_sweep_bytes
     from render.scene import SceneSpec
 
     tmp = tmp_path_factory.mktemp("double-sided")

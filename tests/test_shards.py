@@ -321,7 +321,7 @@ def write_passes(root: Path, ds, size: int = 16, sets=RENDER_SETS, passes=("dept
 
     from render.cameras import CAMERAS_FILE, cameras_json
     from render.plan import PlanRequest, frames_of, plan
-    from render.runner import npy_bytes
+    from render.worker import npy_bytes
 
     for name in sets:
         out = ds.render_dir(name, root)
