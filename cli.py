@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import functools
 import sys
 from pathlib import Path
 
 import click
 
+import durable
 from config import (RENDER_SETS, ConfigError, Params, UserError, check_dataset_name, check_factor, check_seed,
                     load_params)
 
@@ -38,7 +38,7 @@ def user_errors(fn):
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
         except OSError as err:
-            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not durable.disk_full(err):
                 raise
             # Nothing half-written is left (durable.py); finished work stays and a rerun resumes it.
             where = f" writing {err.filename}" if err.filename else ""

@@ -14,12 +14,18 @@ every PNG for completeness instead (`render.runner`), so a power loss costs re-r
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from config import UserError
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether `err` is the disk (or the user's quota) running out of space."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 @contextlib.contextmanager

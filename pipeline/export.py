@@ -5,9 +5,9 @@
 
 Every image becomes one row (hf) or one sample (webdataset) carrying its factor values, its mesh, and its
 place in the factor-grouped layout: `set` (azimuth, elevation, light, intrinsic, iid), `sweep` (unique
-within split and set) and `position` in the sweep. Extra arrays a shard holds beside images, labels and
-mesh (the ground-truth passes listed in the manifest's `passes`, the camera's `K` and `world_to_camera`)
-are exported per image too. Shards are read in manifest order and checked against their sha256.
+within split and set) and `position` in the sweep. The arrays a shard holds beside images, labels and
+mesh when it was packed with passes (those the manifest's `passes` lists, and the camera's `K` and
+`world_to_camera`) are exported per image too. Shards are read in manifest order and checked against their sha256.
 
 `DIR` gets a dataset card (README.md), a contact sheet and the marker `export.json` that lists every
 file written: the folder is built in `DIR.partial` and renamed into place (`durable.building`), and
@@ -32,14 +32,12 @@ from tqdm import tqdm
 import durable
 from config import FACTORS, RENDER_SETS, SPLITS, ConfigError, Params, UserError
 from pipeline.card import encode_png, wds_suffix, write_card
-from pipeline.npzfile import open_members
 from pipeline.shards import MANIFEST, Manifest, ShardEntry, ShardError, open_shard, read_manifest
 
 FORMATS = ("hf", "webdataset")
 MARKER = "export.json"
 MARKER_FORMAT = 1
 REQUIREMENTS = "requirements-export.txt"
-CORE = ("images", "labels", "mesh")
 TAR_MB = 256
 """Target size of one WebDataset tar; a tar closes only between sweeps, so a sweep is never split."""
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,14 +82,18 @@ class Extra:
 class Source:
     shard_dir: Path
     manifest: Manifest
-    passes: tuple[str, ...]
-    """The manifest's `passes` (ground-truth renders such as depth, normal, mask), in its order."""
     extras: tuple[Extra, ...]
-    """Every extra member of the shards: the passes first, then the rest (camera matrices) in file order."""
+    """Every extra member of the shards: the passes in the manifest's order, then the cameras (`K`,
+    `world_to_camera`); none for shards without passes."""
     mesh_files: dict[int, str]
     """Mesh id -> the user's file it was imported from (folder sources); generated meshes have none."""
     mesh_index: dict | None
     """data/meshes/<dataset>/index.json, or None where it is missing or unreadable."""
+
+    @property
+    def passes(self) -> tuple[str, ...]:
+        """The manifest's `passes` (ground-truth renders such as depth, normal, mask), in its order."""
+        return self.manifest.passes
 
     @property
     def images(self) -> int:
@@ -106,33 +108,15 @@ class Source:
 def open_source(params: Params, dataset: str, shard_dir: Path, mesh_dir: Path) -> Source:
     """Read and check what an export needs before anything is written. Raises UserError."""
     manifest = read_manifest(shard_dir)
-    raw = json.loads((shard_dir / MANIFEST).read_text())  # `passes` is not a Manifest field (yet)
-    passes = tuple(raw.get("passes") or ())
     _check_matches_params(params, dataset, manifest, shard_dir)
     if not manifest.shards:
         raise ShardError(f"{shard_dir / MANIFEST}: lists no shards; run `python cli.py shard --dataset {dataset}`")
-    first = manifest.shards[0]
-    open_shard(shard_dir, manifest, first, verify=False)  # layout errors as one line, before reading members
-    members = open_members(shard_dir / first.path)
-    missing = [p for p in passes if p not in members]
-    if missing:
-        raise ShardError(f"{shard_dir / first.path}: pass {missing[0]!r} listed in the manifest's passes is missing; "
-                         f"rebuild with `python cli.py shard --dataset {dataset}`")
-    names = list(passes) + [n for n in members if n not in CORE and n not in passes]
-    extras = tuple(Extra(n, tuple(members[n].shape[2:]), members[n].dtype.name) for n in names)
-    for extra in extras:
-        if members[extra.name].shape[:2] != (first.groups, first.steps) or len(extra.shape) > 5:
-            raise ShardError(f"{shard_dir / first.path}: '{extra.name}' is {list(members[extra.name].shape)}, expected "
-                             f"[{first.groups}, {first.steps}, ...] with at most 5 more axes; rebuild the shards")
-    if len({wds_suffix(e.name) for e in extras}) < len(extras):
-        raise ShardError(f"{shard_dir / first.path}: extra arrays {[e.name for e in extras]} differ only in case; "
-                         "WebDataset would read them as one")
+    # `open_shard` checks every shard's checksum and the layout of every member the manifest implies
+    # (the passes it lists and the cameras), before anything is written.
+    shards = [open_shard(shard_dir, manifest, entry, verify=True) for entry in manifest.shards]
+    extras = tuple(Extra(name, tuple(array.shape[2:]), array.dtype.name) for name, array in shards[0].passes.items())
     index = _read_index(mesh_dir)
-    source = Source(shard_dir, manifest, passes, extras, _mesh_files(index), index)
-    for entry in manifest.shards:  # every shard's checksum and layout, before anything is written
-        open_shard(shard_dir, manifest, entry, verify=True)
-        _check_extras(source, entry, open_members(shard_dir / entry.path))
-    return source
+    return Source(shard_dir, manifest, extras, _mesh_files(index), index)
 
 
 def _check_matches_params(params: Params, dataset: str, manifest: Manifest, shard_dir: Path) -> None:
@@ -188,7 +172,6 @@ def iter_sweeps(source: Source, pool: ThreadPoolExecutor) -> Iterator[Sweep]:
     counters: dict[tuple[str, str], int] = {}
     for entry in source.entries():
         shard = open_shard(source.shard_dir, source.manifest, entry, verify=False)  # verified by open_source
-        members = open_members(shard.path)
         flat = shard.images.reshape((-1,) + shard.images.shape[2:])
         pngs = list(pool.map(encode_png, flat, chunksize=32))
         for g in range(entry.groups):
@@ -197,18 +180,7 @@ def iter_sweeps(source: Source, pool: ThreadPoolExecutor) -> Iterator[Sweep]:
             counters[key] = number + 1
             yield Sweep(entry.split, entry.factor, number, pngs[g * entry.steps:(g + 1) * entry.steps],
                         np.asarray(shard.images[g]), np.asarray(shard.labels[g]), np.asarray(shard.mesh[g]),
-                        {e.name: np.asarray(members[e.name][g]) for e in source.extras})
-
-
-def _check_extras(source: Source, entry: ShardEntry, members: dict) -> None:
-    for extra in source.extras:
-        array = members.get(extra.name)
-        expected = (entry.groups, entry.steps) + extra.shape
-        if array is None or array.shape != expected or array.dtype.name != extra.dtype:
-            got = "missing" if array is None else f"{array.dtype} {list(array.shape)}"
-            raise ShardError(f"{source.shard_dir / entry.path}: '{extra.name}' is {got}, expected {extra.dtype} "
-                             f"{list(expected)} as in the first shard; rebuild with "
-                             f"`python cli.py shard --dataset {source.manifest.dataset}`")
+                        {e.name: np.asarray(shard.passes[e.name][g]) for e in source.extras})
 
 
 def row_labels(source: Source, sweep: Sweep, k: int) -> dict:

@@ -45,8 +45,10 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 LABELS = "labels.csv"
 MB = 2**20
-CAMERA_ARRAYS = ("K", "world_to_camera")
-"""Per-frame camera arrays a shard holds when passes are on."""
+PASS_LAYOUT = {"depth": ((), np.float32), "normal": ((3,), np.float32), "mask": ((), np.uint8)}
+"""Per pixel of each pass: its trailing axes and dtype (a pass is [H, W, *axes])."""
+CAMERA_LAYOUT = {"K": (3, 3), "world_to_camera": (4, 4)}
+"""Per frame, float32: the camera arrays a shard holds when passes are on."""
 
 
 class ShardError(UserError):
@@ -196,7 +198,8 @@ def pass_path(png: Path, name: str) -> Path:
 
 def read_pass(path: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
     """One frame's pass as the shard stores it: depth f32 [H, W], normal f32 [H, W, 3], mask u8 [H, W] 0/1."""
-    expected = {"depth": (shape, np.float32), "normal": (shape + (3,), np.float32), "mask": (shape, np.uint8)}[name]
+    axes, dtype = PASS_LAYOUT[name]
+    expected = (shape + axes, dtype)
     if name == "mask":
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         array = None if image is None else (image > 127).astype(np.uint8)  # stored 0/255, viewable
@@ -316,9 +319,9 @@ def _read_chunk(pool: ThreadPoolExecutor, chunk: Sequence[RenderedGroup], shape:
 def _frame_bytes(shape: tuple[int, ...], passes: tuple[str, ...]) -> int:
     """Bytes one frame takes in a shard (for `shard.max_mb`): its image, plus its passes and camera."""
     pixels = shape[0] * shape[1]
-    per_pixel = {"depth": 4, "normal": 12, "mask": 1}
-    extra = sum(per_pixel[p] for p in passes) * pixels + (4 * (9 + 16) if passes else 0)
-    return int(np.prod(shape)) + extra
+    extra = sum(int(np.prod(PASS_LAYOUT[p][0])) * np.dtype(PASS_LAYOUT[p][1]).itemsize for p in passes) * pixels
+    cameras = sum(4 * int(np.prod(s)) for s in CAMERA_LAYOUT.values()) if passes else 0
+    return int(np.prod(shape)) + extra + cameras
 
 
 def _read_passes(pool: ThreadPoolExecutor, chunk: Sequence[RenderedGroup], hw: tuple[int, int],
@@ -332,7 +335,7 @@ def _read_passes(pool: ThreadPoolExecutor, chunk: Sequence[RenderedGroup], hw: t
     for name in passes:
         frames = list(pool.map(lambda f: read_pass(pass_path(f, name), name, hw), files, chunksize=16))
         arrays[name] = np.stack(frames).reshape(lead + frames[0].shape)
-    for key in CAMERA_ARRAYS:
+    for key in CAMERA_LAYOUT:
         arrays[key] = np.stack([g.cameras[key] for g in chunk])
     return arrays
 
@@ -397,11 +400,9 @@ def open_shard(shard_dir: Path | str, manifest: Manifest, entry: ShardEntry, ver
     lead = (entry.groups, entry.steps)
     expected = {"images": (image_shape, np.uint8), "labels": (lead + (len(manifest.factors),), np.float32),
                 "mesh": (lead, np.int32)}
-    pass_shapes = {"depth": (lead + (h, w), np.float32), "normal": (lead + (h, w, 3), np.float32),
-                   "mask": (lead + (h, w), np.uint8)}
-    extra = {name: pass_shapes[name] for name in manifest.passes}
+    extra = {name: (lead + (h, w) + PASS_LAYOUT[name][0], PASS_LAYOUT[name][1]) for name in manifest.passes}
     if manifest.passes:
-        extra |= {"K": (lead + (3, 3), np.float32), "world_to_camera": (lead + (4, 4), np.float32)}
+        extra |= {key: (lead + shape, np.float32) for key, shape in CAMERA_LAYOUT.items()}
     expected |= extra
     for key, (shape, dtype) in expected.items():
         array = arrays.get(key)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import errno
 import hashlib
 import logging
 import os
@@ -33,6 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import durable
 from config import RenderSettings, UserError
 from render.scene import SceneSpec
 from render.worker import RenderError, SweepTask, render_sweep_files, write_atomic, write_frame_files
@@ -304,8 +304,8 @@ def _as_user_error(err) -> Exception:
     """A worker's exception as the driver raises it: a UserError keeps its one-line message; anything
     else (a bug) stays Ray's error, which carries the remote traceback."""
     cause = getattr(err, "cause", None)
-    full = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)  # a node's disk: one line too
-    return cause if isinstance(cause, UserError) or full else err
+    # A node's full disk is one line too, as on this machine.
+    return cause if isinstance(cause, UserError) or durable.disk_full(cause) else err
 
 
 def _first_line(err: BaseException) -> str:

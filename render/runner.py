@@ -263,24 +263,7 @@ PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 def _incomplete_pngs(out: Path, frames: Sequence[Frame]) -> list[str]:
     """Planned PNGs present in `out` but cut short (a copy or a disk that failed): resume must not trust
     that a file exists. Reads 8 + 12 bytes per file, so checking a finished set costs little."""
-    broken = []
-    for frame in frames:
-        path = out / frame.file
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(len(PNG_SIGNATURE))
-                fh.seek(0, os.SEEK_END)
-                complete = head == PNG_SIGNATURE and fh.tell() > 2 * len(PNG_END)
-                if complete:
-                    fh.seek(-len(PNG_END), os.SEEK_END)
-                    complete = fh.read() == PNG_END
-        except FileNotFoundError:
-            continue
-        except OSError:
-            complete = False
-        if not complete:
-            broken.append(frame.file)
-    return broken
+    return [f.file for f in frames if (out / f.file).is_file() and not _complete(out / f.file)]
 
 
 def planned_files(frames: Sequence[Frame], passes: Sequence[str]) -> list[str]:
@@ -307,7 +290,8 @@ def _incomplete_passes(out: Path, frames: Sequence[Frame], passes: Sequence[str]
 
 
 def _complete(path: Path) -> bool:
-    """A pass file is whole: a PNG ends with IEND; a .npy holds exactly what its header announces."""
+    """A frame's file is whole: a PNG (the image, a mask) starts with the signature and ends with IEND;
+    a .npy holds exactly what its header announces."""
     try:
         with open(path, "rb") as fh:
             if path.suffix == ".png":

@@ -39,7 +39,6 @@ class SweepTask:
     out: str
 
 
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary name in the same folder, then rename: readers never see half a file.
     Not flushed to disk (a render set is many small PNGs): resume checks PNGs for completeness instead."""
@@ -138,11 +137,7 @@ def render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
                 if passes_sink is not None:  # callers that only want PNGs (previews) skip the decoding
                     passes_sink(frame, _pass_files(frame, exr, scene.spec.render.pass_names))
                 exr.unlink()
-            image = cv2.imread(str(scratch), cv2.IMREAD_UNCHANGED)
-            ok, png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-            if not ok:  # cannot happen for an 8-bit image; not user input
-                raise RuntimeError(f"OpenCV could not encode frame {frame.file}")
-            sink(frame, png.tobytes())
+            sink(frame, encode_png(cv2.imread(str(scratch), cv2.IMREAD_UNCHANGED), f"frame {frame.file}"))
     finally:
         for leftover in folder.iterdir():  # the PNG, and the passes' EXR of a frame that failed
             leftover.unlink()
@@ -151,7 +146,6 @@ def render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
 
 def _pass_files(frame: Frame, exr: Path, names: Sequence[str]) -> dict[str, bytes]:
     """Encoded pass files of one frame (relative path -> bytes) from Cycles' multilayer EXR."""
-    import cv2
     import OpenEXR
 
     from render.cameras import pass_arrays
@@ -165,13 +159,20 @@ def _pass_files(frame: Frame, exr: Path, names: Sequence[str]) -> dict[str, byte
     files = {}
     for name in names:
         if name == "mask":
-            ok, png = cv2.imencode(".png", arrays["mask"] * np.uint8(255), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-            if not ok:  # cannot happen for an 8-bit image; not user input
-                raise RuntimeError(f"OpenCV could not encode the mask of {frame.file}")
-            files[frame.pass_file(name)] = png.tobytes()
+            files[frame.pass_file(name)] = encode_png(arrays["mask"] * np.uint8(255), f"the mask of {frame.file}")
         else:
             files[frame.pass_file(name)] = npy_bytes(arrays[name])
     return files
+
+
+def encode_png(image: np.ndarray, what: str) -> bytes:
+    """PNG bytes at the fixed compression level (same pixels, same bytes)."""
+    import cv2
+
+    ok, png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    if not ok:  # cannot happen for an 8-bit image; not user input
+        raise RuntimeError(f"OpenCV could not encode {what}")
+    return png.tobytes()
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
