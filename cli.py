@@ -6,6 +6,7 @@
     python cli.py train    --dataset faces --model dcign    # -> models/<dataset>-<model>.pt
     python cli.py train    --dataset faces --model dcign --nproc 2   # the same, data-parallel (torchrun)
     python cli.py evaluate --dataset faces --model dcign    # -> metrics/, plots/, reports/
+    python cli.py benchmark --dataset faces               # every model x seed -> reports/benchmark-<dataset>.md
     python cli.py rerender IMAGE --model models/faces-dcign.pt --factor azimuth --values -60 0 60
     python cli.py export   --dataset faces --format hf --out DIR   # Hugging Face datasets or WebDataset
 
@@ -23,8 +24,8 @@ from pathlib import Path
 import click
 
 import durable
-from config import (RENDER_SETS, ConfigError, Params, UserError, check_dataset_name, check_factor, check_seed,
-                    load_params)
+from config import (MODEL_KINDS as KINDS, RENDER_SETS, ConfigError, Params, UserError, check_dataset_name,
+                    check_factor, check_seed, load_params)
 
 
 def user_errors(fn):
@@ -218,8 +219,9 @@ def shard(ctx, dataset, out, verify_only):
 
 @main.command()
 @click.option("--dataset", required=True, help="Dataset name from params.yaml.")
-@click.option("--model", "kind", required=True, metavar="dcign|vae",
-              help="dcign (clamped sweep training) or vae (the entangled baseline).")
+@click.option("--model", "kind", required=True, metavar="|".join(KINDS),
+              help="dcign (clamped sweep training), vae (the entangled baseline), betavae, or the weakly-supervised "
+                   "adagvae, adamlvae and gvae (pairs from within sweeps).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimiser steps (default: train.steps).")
 @click.option("--shards", type=click.Path(file_okay=False), default=None,
               help="Shard folder (default data/shards/<dataset>).")
@@ -232,7 +234,7 @@ def shard(ctx, dataset, out, verify_only):
 @click.pass_context
 @user_errors
 def train(ctx, dataset, kind, steps, shards, out, seed, no_live, nproc):
-    """Train a DC-IGN or the baseline VAE on a dataset's shards (resumes an interrupted run)."""
+    """Train a DC-IGN, a baseline or a weakly-supervised model on a dataset's shards (resumes)."""
     from model.train import TrainJob, check_kind, train as run
 
     check_kind(kind)
@@ -279,7 +281,7 @@ def _launch_ranks(params: Params, job, nproc: int) -> None:
 
 @main.command()
 @click.option("--dataset", required=True, help="Dataset name from params.yaml (its shards are scored).")
-@click.option("--model", "model_name", default=None, metavar="dcign|vae",
+@click.option("--model", "model_name", default=None, metavar="|".join(KINDS),
               help="Evaluate models/<dataset>-<model>.pt.")
 @click.option("--checkpoint", default=None, type=click.Path(dir_okay=False),
               help="Evaluate this checkpoint instead, e.g. one trained on another dataset: "
@@ -328,6 +330,18 @@ def report(ctx, dataset):
 
     params = _params(ctx)
     click.echo(f"{dataset}: report -> {write_report(params, one_dataset(params, dataset))}")
+
+
+@main.command()
+@click.option("--dataset", required=True, help="Dataset name from params.yaml.")
+@click.pass_context
+@user_errors
+def benchmark(ctx, dataset):
+    """Every model of train.models, once per seed of train.seeds: reports/benchmark-<dataset>.md (resumes)."""
+    from evaluate.benchmark import run_benchmark
+
+    params = _params(ctx)
+    click.echo(f"{dataset}: benchmark -> {run_benchmark(params, one_dataset(params, dataset))}")
 
 
 # ------------------------------------------------------------------------------------ export

@@ -259,12 +259,30 @@ class ModelConfig:
     mirror: bool = False
     """Mirror-equivariant encoder (not in the paper): azimuth and light latents odd, elevation even
     under a horizontal flip of the image (`model.nets.VAE`)."""
+    likelihood: Literal["bernoulli", "gaussian", "calibrated"] = "bernoulli"
+    """p(x|z) of the pixels (`model.loss.reconstruction`): bernoulli (the paper), gaussian of a fixed
+    `sigma`, or calibrated (a Gaussian whose σ² is the batch's mean squared error; not in the paper)."""
+    sigma: float = 0.1
+    """σ of the `gaussian` likelihood, in pixel units of [0, 1]."""
+    decoder_width: int = 1
+    """conv4 only: the decoder's channels and hidden units times this (1 = the encoder's mirror, the
+    field's standard network)."""
 
     def check(self, at: str) -> None:
+        _require(self.sigma > 0, f"{at}.sigma", f"is {self.sigma}; give a positive standard deviation, e.g. 0.1")
+        _require(self.decoder_width >= 1, f"{at}.decoder_width", f"is {self.decoder_width}; must be >= 1")
+        _require(self.decoder_width == 1 or self.arch == "conv4", f"{at}.decoder_width",
+                 "applies to the conv4 network only; set it to 1 with arch: paper")
         _require(set(self.owned) == set(FACTORS), f"{at}.owned", f"give a count for each of {list(FACTORS)}")
         _require(all(n >= 1 for n in self.owned.values()), f"{at}.owned", "every factor owns at least 1 latent")
         _require(self.latents > sum(self.owned.values()), f"{at}.latents",
                  f"is {self.latents}; needs more than the {sum(self.owned.values())} owned latents, to leave intrinsic ones")
+
+
+MODEL_KINDS = ("dcign", "vae", "betavae", "adagvae", "adamlvae", "gvae")
+"""What `train --model` trains: DC-IGN, the entangled VAE (the paper's baseline), and the later
+methods on the same network and shards: beta-VAE, Ada-GVAE, Ada-ML-VAE, GVAE (`model.weak`)."""
+ModelKind = Literal["dcign", "vae", "betavae", "adagvae", "adamlvae", "gvae"]
 
 
 @dataclass(frozen=True)
@@ -300,6 +318,13 @@ class TrainConfig:
     sweeps_per_step: int = 4
     """Sweeps stacked into one DC-IGN optimiser step, each clamped on its own (the same as accumulating
     the gradients of that many one-sweep mini-batches); larger steps use the CPU better."""
+    models: tuple[ModelKind, ...] = ("dcign", "vae")
+    """The models `dvc repro` trains and evaluates for every dataset (one `train@`/`evaluate@` stage each)."""
+    betavae_beta: float = 4.0
+    """KL weight of the `betavae` model (Higgins et al. 2017; disentanglement_lib sweeps 1-16)."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Training seeds of `python cli.py benchmark` (each model once per seed; `seed` is the data's and
+    the DVC stages' seed)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0
     """CPU threads for torch (0 = one per core). Fixed, so the same seed gives the same weights."""
@@ -328,6 +353,14 @@ class TrainConfig:
         _require(all(w >= 0 for w in self.mix.values()) and 0 < sum(self.mix.values()) < math.inf, f"{at}.mix",
                  "weights must be >= 0, not all 0, and add up to a finite number")
         _require(self.checkpoint_every >= 1 and self.log_every >= 1, f"{at}", "checkpoint_every and log_every must be >= 1")
+        _require(len(set(self.models)) == len(self.models) and {"dcign", "vae"} <= set(self.models), f"{at}.models",
+                 f"list each model once, dcign and vae included (the report compares them); others: "
+                 f"{', '.join(MODEL_KINDS[2:])}")
+        _require(self.betavae_beta >= 0, f"{at}.betavae_beta", "must be >= 0")
+        _require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds), f"{at}.seeds",
+                 "list at least one seed, each once")
+        for i, seed in enumerate(self.seeds):
+            check_seed(seed, f"{at}.seeds[{i}]")
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,12 @@ import numpy as np
 
 import durable
 from config import FACTORS, SWEEPS, Params
-from evaluate.run import MODELS, EvalPaths, EvaluateError
+from evaluate.run import EvalPaths, EvaluateError
 
-NAMES = {"dcign": "DC-IGN", "vae": "baseline VAE"}
+NAMES = {"dcign": "DC-IGN", "vae": "baseline VAE", "betavae": "β-VAE", "adagvae": "Ada-GVAE",
+         "adamlvae": "Ada-ML-VAE", "gvae": "GVAE (told the factor)"}
+MODELS = ("dcign", "vae")
+"""The two models of the paper's comparison; `evaluate.benchmark` ranks every model."""
 RERENDER_LIMIT = 2.0
 """Acceptance: re-rendering MSE within half the range at most this many times the reconstruction MSE."""
 
@@ -162,8 +165,8 @@ def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figu
             ("SAP", ("sap",)), ("FactorVAE score (eval acc.)", ("factor_vae", "eval_accuracy")),
             ("BetaVAE score (eval acc.)", ("beta_vae", "eval_accuracy")), ("modularity", ("modularity",)),
             ("explicitness (test AUC)", ("explicitness_test",))]
-    dig = lambda m, path: _dig(metrics[m]["disentanglement"], path)  # noqa: E731
-    lines += _table(["metric", *[NAMES[m] for m in MODELS]], [[name, *[dig(m, p) for m in MODELS]] for name, p in keys])
+    lines += _table(["metric", *[NAMES[m] for m in MODELS]],
+                    [[name, *[dig(metrics[m]["disentanglement"], p) for m in MODELS]] for name, p in keys])
 
     lines += ["", "## Re-rendering against Blender (test sweeps)", "",
               "A source frame is encoded, its tied latent set to the value the factor -> latent mapping gives for "
@@ -205,7 +208,8 @@ def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figu
     return "\n".join(lines)
 
 
-def _dig(tree: dict, path: tuple[str, ...]):
+def dig(tree: dict, path: tuple[str, ...]):
+    """The value at `path` in nested dicts (None where a key is missing)."""
     for key in path:
         tree = tree.get(key) if isinstance(tree, dict) else None
     return tree if not isinstance(tree, (np.floating,)) else float(tree)

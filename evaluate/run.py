@@ -5,9 +5,10 @@
     metrics/<d>-<m>-mapping.json  factor -> latent mapping (fitted on training sweeps; `rerender` reads it)
     plots/<d>-<m>/*.png           traversals, latent-vs-truth scatter, re-rendering vs Blender, training curves
 
-Which latent is "tied" to factor f: for DC-IGN, the latent(s) it was trained to own (`meta.owned[f]`;
-with several, the one varying most over training sweeps of f is scored); for the entangled baseline,
-the single latent varying most over training sweeps of f (the paper's choice). Everything is chosen
+Which latent is "tied" to factor f: for DC-IGN and GVAE, the latent(s) it was trained to own
+(`meta.owned[f]`; with several, the one varying most over training sweeps of f is scored); for the
+other models, the single latent varying most over training sweeps of f (the paper's choice for its
+baseline). Everything is chosen
 or fitted on training sweeps and scored on test meshes only.
 """
 from __future__ import annotations
@@ -30,9 +31,10 @@ from evaluate.invariance import invariance, owners_of
 from evaluate.mapping import FactorMapping, save_mappings
 from evaluate.rerender import rerender_sweeps, source_frames, summarise
 from evaluate.tied import best_latent, probe_scores, spearman_abs, tied_scores
+from model.checkpoint import ASSIGNED_KINDS, KINDS
 from pipeline.npzfile import write_npz
 
-MODELS = ("dcign", "vae")
+MODELS = KINDS
 FIGURE_ROWS = 4
 MIN_IID = 6
 """Input rows of the traversal figure, and test sweeps shown in the re-rendering figure (half)."""
@@ -124,7 +126,7 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     # 1. codes of training sweeps: tied-latent choice, regressions, mapping
     train_enc = {f: encode_sweeps(model, train.sweeps(f)) for f in FACTORS}
     test_enc = {s: encode_sweeps(model, test.sweeps(s)) for s in SWEEPS if test.count(s)}
-    if meta.kind == "dcign":
+    if meta.kind in ASSIGNED_KINDS:
         mapped = {f: list(meta.owned[f]) for f in FACTORS}
         scored = {f: best_latent(train_enc[f].codes, train_enc[f].group, mapped[f]) for f in FACTORS}
     else:

@@ -15,11 +15,17 @@ from typing import Any
 import torch
 
 import durable
-from config import ModelConfig, UserError
+from config import MODEL_KINDS, ModelConfig, UserError
 from model.nets import VAE, from_config
 
 FORMAT = 1
-KINDS = ("dcign", "vae")
+KINDS = MODEL_KINDS
+ASSIGNED_KINDS = ("dcign", "gvae")
+"""Models trained to give each factor its own latents (`meta.owned`); the others are scored on the single
+latent that varies most with each factor."""
+LATER_MODEL_KEYS = ("likelihood", "sigma", "decoder_width")
+"""`model:` keys added after the first checkpoints: stored only when not at their default, so an older
+checkpoint (which lacks them) reads as the default, and a model of the default settings keeps its bytes."""
 
 
 class CheckpointError(UserError):
@@ -29,7 +35,7 @@ class CheckpointError(UserError):
 @dataclass(frozen=True)
 class ModelMeta:
     kind: str
-    """`dcign` or `vae`."""
+    """One of KINDS."""
     dataset: str
     size: int
     channels: int
@@ -41,7 +47,12 @@ class ModelMeta:
     config: ModelConfig
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        default = ModelConfig()
+        for key in LATER_MODEL_KEYS:
+            if out["config"][key] == getattr(default, key):
+                del out["config"][key]
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ModelMeta":

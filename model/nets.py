@@ -73,22 +73,25 @@ class VAE(nn.Module):
         return self.decoder(z)
 
 
-def build(arch: str, size: int, channels: int, latents: int, parity: Sequence[int] | None = None) -> VAE:
-    """`parity`: see `VAE`; `model.latents.mirror_parity` derives it from the model config."""
+def build(arch: str, size: int, channels: int, latents: int, parity: Sequence[int] | None = None,
+          decoder_width: int = 1) -> VAE:
+    """`parity`: see `VAE`; `model.latents.mirror_parity` derives it from the model config.
+    `decoder_width`: the conv4 decoder's channels and hidden units times this (1 = the mirror of the encoder)."""
     if arch not in ARCHS:
         raise ConfigError(f"model.arch: unknown architecture '{arch}'; choose one of: {', '.join(ARCHS)}")
     if size < MIN_SIZE:
         raise ConfigError(f"image size {size} is too small for the model; render at least {MIN_SIZE} pixels")
     if arch == "conv4":
         equivariant = parity is not None and all(n % 2 == 0 for n in _conv4_sizes(size)[:-1])
-        return VAE(_Conv4Encoder(size, channels, latents, equivariant), _Conv4Decoder(size, channels, latents), parity)
+        return VAE(_Conv4Encoder(size, channels, latents, equivariant),
+                   _Conv4Decoder(size, channels, latents, decoder_width), parity)
     return VAE(_PaperEncoder(size, channels, latents), _PaperDecoder(size, channels, latents), parity)
 
 
 def from_config(mc: ModelConfig, size: int, channels: int) -> VAE:
     """The network `params.yaml`'s `model:` section describes, for images of that size and channels."""
     parity = mirror_parity(mc.owned, mc.latents) if mc.mirror else None
-    return build(mc.arch, size, channels, mc.latents, parity)
+    return build(mc.arch, size, channels, mc.latents, parity, mc.decoder_width)
 
 
 class _Heads(nn.Module):
@@ -189,14 +192,14 @@ class _MirrorLinear(nn.Module):
 
 
 class _Conv4Decoder(nn.Module):
-    def __init__(self, size: int, channels: int, latents: int):
+    def __init__(self, size: int, channels: int, latents: int, width: int = 1):
         super().__init__()
         sizes = _conv4_sizes(size)
-        chans = (channels,) + CONV4_CHANNELS[: len(sizes) - 1]
+        chans = (channels,) + tuple(width * c for c in CONV4_CHANNELS[: len(sizes) - 1])
         self.shape = (chans[-1], sizes[-1], sizes[-1])
         layers: list[nn.Module] = [
-            nn.Linear(latents, CONV4_HIDDEN), nn.ReLU(inplace=True),
-            nn.Linear(CONV4_HIDDEN, math.prod(self.shape)), nn.ReLU(inplace=True),
+            nn.Linear(latents, width * CONV4_HIDDEN), nn.ReLU(inplace=True),
+            nn.Linear(width * CONV4_HIDDEN, math.prod(self.shape)), nn.ReLU(inplace=True),
             nn.Unflatten(1, self.shape),
         ]
         steps = list(zip(chans[:-1], chans[1:], sizes[:-1], sizes[1:]))[::-1]

@@ -5,6 +5,9 @@
 gradients of that many one-sweep mini-batches. The first `train.warm_start` steps are plain VAE
 steps on shuffled images (the authors recommended starting from a plainly trained VAE).
 `vae`: the entangled baseline; the same network as a plain VAE on shuffled images (`train.batch_size`).
+`betavae`: the same with the KL weighted by `train.betavae_beta`.
+`adagvae`, `adamlvae`, `gvae`: pairs from within the sampler's sweeps (`model.weak`), `train.sweeps_per_step`
+sweeps per step like DC-IGN, so every model sees the same number of images per step.
 
 Choices where the paper and the original code differ (see docs in params.yaml / config.py):
 - clamp value: sweep mean (paper, default) or first sample (code), `train.clamp`;
@@ -53,6 +56,7 @@ from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, owned_indices, tied_mask
 from model.loss import free_bits_kl, kl_per_latent, reconstruction, reparameterise
 from model.nets import VAE, from_config
+from model.weak import AGGREGATION, WEAK_KINDS, pair_indices, paired_posteriors
 
 KINDS = ckpt.KINDS
 
@@ -95,15 +99,16 @@ class StepResult:
 # ------------------------------------------------------------------------------ one step (pure)
 
 
-def vae_step(model: VAE, x: torch.Tensor, tc: TrainConfig, eps: torch.Tensor | None = None,
-             kl_weight: torch.Tensor | None = None) -> StepResult:
-    """A plain VAE step; `kl_weight` [L] scales each latent's KL (None = all 1)."""
+def vae_step(model: VAE, x: torch.Tensor, mc: ModelConfig, tc: TrainConfig, eps: torch.Tensor | None = None,
+             kl_weight: torch.Tensor | None = None, beta: float | None = None) -> StepResult:
+    """A plain VAE step; `kl_weight` [L] scales each latent's KL (None = all 1); `beta` (default
+    `train.beta`) weighs the KL."""
     mu, logvar = model.encode(x)
     logits = model.decode(reparameterise(mu, logvar, eps))
-    recon, kl_each = reconstruction(logits, x), kl_per_latent(mu, logvar)
+    recon, kl_each = reconstruction(logits, x, mc.likelihood, mc.sigma), kl_per_latent(mu, logvar)
     kl = kl_each.sum(dim=1)
     weighted = kl if kl_weight is None else (kl_each * kl_weight).sum(dim=1)
-    loss = recon.mean() + tc.beta * weighted.mean()
+    loss = recon.mean() + (tc.beta if beta is None else beta) * weighted.mean()
     return StepResult(loss, recon, kl, torch.zeros(()), ["shuffled"] * len(x))
 
 
@@ -139,9 +144,26 @@ def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, 
     weighted = kl_each if weight is None else kl_each * weight
     penalised = (free_bits_kl(weighted, tied_mask(mc.owned, L).to(x.device), tc.free_bits) if tc.free_bits
                  else weighted.sum(dim=1))
-    recon = reconstruction(model.decode(z), x)
+    recon = reconstruction(model.decode(z), x, mc.likelihood, mc.sigma)
     loss = recon.mean() + tc.beta * penalised.mean() + tc.pull * pull
     return StepResult(loss, recon, kl, pull.detach(), [s for s in sweeps for _ in range(K)])
+
+
+def pair_step(model: VAE, x: torch.Tensor, sweeps: list[str], pairs: torch.Tensor, kind: str, mc: ModelConfig,
+              tc: TrainConfig, eps: torch.Tensor | None = None) -> StepResult:
+    """One step of a weakly-supervised model (`model.weak`) on S stacked sweeps (x as in `dcign_step`),
+    paired off by `pairs` [S*K/2, 2]. `gvae` shares what DC-IGN would clamp in each sweep; the adaptive
+    kinds choose per pair and never look at `sweeps` (kept for the per-type logs)."""
+    K = x.shape[0] // len(sweeps)
+    mu, logvar = model.encode(x)
+    shared = None
+    if kind == "gvae":
+        shared = clamp_mask(sweeps, mc.owned, mc.latents).to(x.device)[pairs[:, 0] // K]
+    pmu, plv = paired_posteriors(mu, logvar, pairs, AGGREGATION[kind], shared)
+    recon = reconstruction(model.decode(reparameterise(pmu, plv, eps)), x, mc.likelihood, mc.sigma)
+    kl = kl_per_latent(pmu, plv).sum(dim=1)
+    loss = recon.mean() + tc.beta * kl.mean()
+    return StepResult(loss, recon, kl, torch.zeros(()), [s for s in sweeps for _ in range(K)])
 
 
 class Objective(nn.Module):
@@ -152,10 +174,14 @@ class Objective(nn.Module):
         super().__init__()
         self.model, self.mc, self.tc, self.kind = model, mc, tc, kind
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor, sweeps: list[str] | None) -> StepResult:
-        if sweeps is None:  # the baseline, or a DC-IGN warm-start / interleaved VAE step
+    def forward(self, x: torch.Tensor, eps: torch.Tensor, sweeps: list[str] | None,
+                pairs: torch.Tensor | None = None) -> StepResult:
+        if sweeps is None:  # the baselines, or a DC-IGN warm-start / interleaved VAE step
             weight = latent_kl_weight(self.mc, self.tc, x.device) if self.kind == "dcign" else None
-            return vae_step(self.model, x, self.tc, eps, weight)
+            beta = self.tc.betavae_beta if self.kind == "betavae" else None
+            return vae_step(self.model, x, self.mc, self.tc, eps, weight, beta)
+        if self.kind in WEAK_KINDS:
+            return pair_step(self.model, x, sweeps, pairs, self.kind, self.mc, self.tc, eps)
         return dcign_step(self.model, x, sweeps, self.mc, self.tc, eps)
 
 
@@ -246,16 +272,25 @@ class Data:
 
 def check_split(kind: str, tc: TrainConfig, world: World) -> None:
     """Each rank takes an equal share of every step: fail before training if a step does not split."""
-    if kind == "vae" or tc.warm_start or tc.vae_every:
+    if kind in PLAIN_KINDS or (kind == "dcign" and (tc.warm_start or tc.vae_every)):
         world.share(tc.batch_size, "train.batch_size")
-    if kind == "dcign":
+    if kind not in PLAIN_KINDS:
         world.share(tc.sweeps_per_step, "train.sweeps_per_step")
 
 
+PLAIN_KINDS = ("vae", "betavae")
+"""Models trained on shuffled images; the others on sweeps."""
+
+
 def is_vae_step(step: int, kind: str, tc: TrainConfig) -> bool:
-    """Whether step `step` (0-based) is a plain VAE step on shuffled images: every step of the baseline;
-    for DC-IGN the warm start, then every `train.vae_every`-th step."""
-    if kind == "vae" or step < tc.warm_start:
+    """Whether step `step` (0-based) is a plain VAE step on shuffled images: every step of the
+    baselines; for DC-IGN the warm start, then every `train.vae_every`-th step; never for the weakly
+    supervised models (the warm start is the DC-IGN authors' advice for DC-IGN)."""
+    if kind in PLAIN_KINDS:
+        return True
+    if kind != "dcign":
+        return False
+    if step < tc.warm_start:
         return True
     return tc.vae_every > 0 and (step - tc.warm_start) % tc.vae_every == tc.vae_every - 1
 
@@ -381,7 +416,7 @@ class _Run:
                 x, sweeps = next_batch(self.data, step, job.kind, tc, world)
                 x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.fmt)
                 eps = self.noise(len(x))
-                result = self.objective(x, eps, sweeps)
+                result = self.objective(x, eps, sweeps, self.pairs(step, sweeps, len(x)))
                 if not distributed.all_finite(result.loss, world):
                     kept = (f"the last good checkpoint is {job.resume}" if job.resume.is_file()
                             else "no checkpoint was written yet")
@@ -400,6 +435,20 @@ class _Run:
                     _require_finite(self.model, step, job)  # never replace a good checkpoint by a broken one
                     self.save(job.resume, step)
         return step
+
+    def pairs(self, step: int, sweeps: list[str] | None, rows: int) -> torch.Tensor | None:
+        """This rank's pairs of a weakly-supervised step (None otherwise): drawn for the whole step from
+        a generator seeded by (seed, step), so they are the same whatever the number of ranks."""
+        if sweeps is None or self.job.kind not in WEAK_KINDS:
+            return None
+        k = rows // len(sweeps)
+        if k % 2:
+            raise UserError(f"{self.job.kind} pairs off the images of each sweep, and these sweeps have {k}; "
+                            f"set datasets.{self.job.dataset}.steps to an even number and re-render")
+        generator = torch.Generator().manual_seed(self.params.seed * 1_000_003 + step)
+        whole = pair_indices(self.params.train.sweeps_per_step, k, generator)
+        mine = self.world.share(self.params.train.sweeps_per_step, "train.sweeps_per_step")
+        return (whole[mine.start * k // 2: mine.stop * k // 2] - mine.start * k).to(self.device)
 
     def noise(self, rows: int) -> torch.Tensor:
         """This rank's rows of the step's sampling noise, drawn for the whole step on every rank (the

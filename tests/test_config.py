@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config import ConfigError, load_params, parse_params
+from config import ConfigError, ModelConfig, load_params, parse_params
 from tests.render_fixtures import raw_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def edited(path: str, value):
     *parents, last = path.split(".")
     node = raw
     for key in parents:
-        node = node[key]
+        node = node.setdefault(key, {})
     node[last] = value
     return raw
 
@@ -59,6 +59,8 @@ def edited(path: str, value):
     ("datasets.faces.spacing", "log", "datasets.faces.spacing"),
     ("datasets.faces.source", {"kind": "folder"}, "datasets.faces.source.path: is empty"),
     ("datasets", {}, "datasets: is empty"),
+    ("model.likelihood", "poisson", "model.likelihood: is 'poisson'; choose one of: bernoulli, gaussian, calibrated"),
+    ("model.sigma", 0, "model.sigma: is 0.0; give a positive standard deviation"),
 ])
 def test_bad_values_name_their_key_in_one_line(path, value, words):
     with pytest.raises(ConfigError) as err:
@@ -86,6 +88,8 @@ def test_bad_train_value_names_its_key(key, value, words):
 def test_the_paper_profile_declares_the_papers_training_procedure():
     paper = load_params(ROOT / "profiles" / "paper.yaml").train
     assert (paper.vae_every, paper.beta_intrinsic, paper.free_bits, paper.warm_start) == (0, 1.0, 0.0, 0)
+    assert load_params(ROOT / "profiles" / "paper.yaml").model.likelihood == "bernoulli"
+    assert ModelConfig().likelihood == "bernoulli"  # the paper's (and the original code's) loss
 
 
 @pytest.mark.parametrize("address", ["", "10.0.0.5:6379", "head.cluster-1.example:6379", "[::1]:6379"])

@@ -117,6 +117,28 @@ def test_loss_terms_match_hand_computation():
     assert kl_divergence(mu, logvar).item() == pytest.approx(hand, rel=1e-6)
 
 
+def test_gaussian_likelihoods_match_hand_computation():
+    x = torch.tensor([[[[1.0, 0.0], [0.5, 0.25]]], [[[0.0, 0.0], [1.0, 1.0]]]])
+    logits = torch.zeros(2, 1, 2, 2, requires_grad=True)  # mean 0.5 everywhere
+    sse = torch.tensor([0.25 + 0.25 + 0.0 + 0.0625, 4 * 0.25])
+    assert torch.allclose(reconstruction(logits, x, "gaussian", sigma=0.1), 0.5 * sse / 0.01)
+    # calibrated: one σ² for the batch, its maximum-likelihood value (the mean squared error over
+    # every pixel), plus the normaliser D·log σ
+    var = sse.sum() / 8
+    calibrated = reconstruction(logits, x, "calibrated")
+    assert torch.allclose(calibrated, 0.5 * sse / var + 0.5 * 4 * var.log())
+    calibrated.sum().backward()  # σ is held fixed in the gradient: d/dmean = (mean - x) / σ²
+    assert torch.allclose(logits.grad, (0.5 - x) / var * 0.25)  # sigmoid'(0) = 1/4
+    with pytest.raises(ValueError, match="unknown likelihood"):
+        reconstruction(logits, x, "poisson")
+
+
+def test_a_perfect_batch_does_not_divide_by_zero_under_the_calibrated_likelihood():
+    x = torch.full((2, 1, 4, 4), 0.5)
+    value = reconstruction(torch.zeros_like(x), x, "calibrated")
+    assert torch.isfinite(value).all()
+
+
 def test_free_bits_spare_only_tied_latents_below_the_floor():
     assert tied_mask(OWNED, L).tolist() == [True] * 4 + [False] * (L - 4)
     mu = torch.zeros(3, 4)
@@ -164,7 +186,7 @@ def test_intrinsic_kl_weight_scales_only_the_intrinsic_latents():
     mu, logvar = model.encode(x)
     # the KL actually penalised is that of the clamped posterior; its intrinsic part is linear in the weight
     assert loss[1.0] - loss[0.5] == pytest.approx(loss[0.5] - loss[0.0], rel=1e-3) and loss[1.0] > loss[0.0] + 1
-    plain = {b: vae_step(model, x, TrainConfig(beta=2.0), eps, latent_kl_weight(mc, TrainConfig(beta_intrinsic=b)))
+    plain = {b: vae_step(model, x, mc, TrainConfig(beta=2.0), eps, latent_kl_weight(mc, TrainConfig(beta_intrinsic=b)))
              for b in (0.0, 1.0)}
     intrinsic_kl = kl_per_latent(mu, logvar)[:, 4:].sum(dim=1).mean().item()
     assert plain[1.0].loss.item() - plain[0.0].loss.item() == pytest.approx(2.0 * intrinsic_kl, rel=1e-3)

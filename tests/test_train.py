@@ -49,7 +49,7 @@ def same_weights(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("kind", ["dcign", "vae"])
+@pytest.mark.parametrize("kind", ckpt.KINDS)
 def test_short_training_lowers_the_loss_and_logs(shards, tmp_path, kind):
     params, shard_dir = shards
     params = with_train(params, steps=30, warm_start=5 if kind == "dcign" else 0, free_bits=2.0)  # as params.yaml
