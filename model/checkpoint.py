@@ -28,6 +28,15 @@ LATER_MODEL_KEYS = ("likelihood", "sigma", "decoder_width")
 checkpoint (which lacks them) reads as the default, and a model of the default settings keeps its bytes."""
 
 
+def stored_config(config: ModelConfig) -> dict[str, Any]:
+    """The `model:` settings as a checkpoint stores them: LATER_MODEL_KEYS only where not at their default."""
+    out, default = dataclasses.asdict(config), ModelConfig()
+    for key in LATER_MODEL_KEYS:
+        if out[key] == getattr(default, key):
+            del out[key]
+    return out
+
+
 class CheckpointError(UserError):
     """A checkpoint file is missing, unreadable, or not one of ours."""
 
@@ -47,12 +56,7 @@ class ModelMeta:
     config: ModelConfig
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        default = ModelConfig()
-        for key in LATER_MODEL_KEYS:
-            if out["config"][key] == getattr(default, key):
-                del out["config"][key]
-        return out
+        return {**dataclasses.asdict(self), "config": stored_config(self.config)}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ModelMeta":

@@ -215,13 +215,17 @@ def make_optimizer(model: VAE, tc: TrainConfig) -> torch.optim.Adam:
 
 def fingerprint(params: Params, job: TrainJob, shard_dir: Path) -> str:
     """What a resumable checkpoint depends on. Step count, logging and threads are left out, so a
-    finished run can be extended by raising train.steps."""
+    finished run can be extended by raising train.steps; so are the lists of models and seeds (they
+    choose runs, they do not change one), and β-VAE's β for every other model. `model:` keys are
+    those the checkpoint's meta stores (`ModelMeta.to_dict`)."""
     tc = dataclasses.asdict(params.train)
-    for k in ("steps", "checkpoint_every", "log_every", "image_every", "device", "threads"):
+    for k in ("steps", "checkpoint_every", "log_every", "image_every", "device", "threads", "models", "seeds"):
         tc.pop(k)
+    if job.kind != "betavae":
+        tc.pop("betavae_beta")
     manifest = shard_dir / "manifest.json"
     blob = json.dumps({"kind": job.kind, "dataset": job.dataset, "seed": params.seed, "train": tc,
-                       "model": dataclasses.asdict(params.model),
+                       "model": ckpt.stored_config(params.model),
                        "data": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None},
                       sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()

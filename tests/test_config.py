@@ -61,6 +61,13 @@ def edited(path: str, value):
     ("datasets", {}, "datasets: is empty"),
     ("model.likelihood", "poisson", "model.likelihood: is 'poisson'; choose one of: bernoulli, gaussian, calibrated"),
     ("model.sigma", 0, "model.sigma: is 0.0; give a positive standard deviation"),
+    ("model.decoder_width", 0, "model.decoder_width: is 0; must be >= 1"),
+    ("train.models", ["dcign"], "train.models: list each model once, dcign and vae included"),
+    ("train.models", ["dcign", "vae", "vae"], "train.models: list each model once"),
+    ("train.models", ["dcign", "vae", "glow"], "train.models[2]: is 'glow'; choose one of: dcign, vae, betavae"),
+    ("train.seeds", [], "train.seeds: list at least one seed"),
+    ("train.seeds", [-1], "train.seeds[0]: is -1; must be >= 0"),
+    ("train.betavae_beta", -1, "train.betavae_beta: must be >= 0"),
 ])
 def test_bad_values_name_their_key_in_one_line(path, value, words):
     with pytest.raises(ConfigError) as err:
@@ -90,6 +97,14 @@ def test_the_paper_profile_declares_the_papers_training_procedure():
     assert (paper.vae_every, paper.beta_intrinsic, paper.free_bits, paper.warm_start) == (0, 1.0, 0.0, 0)
     assert load_params(ROOT / "profiles" / "paper.yaml").model.likelihood == "bernoulli"
     assert ModelConfig().likelihood == "bernoulli"  # the paper's (and the original code's) loss
+    assert ModelConfig().decoder_width == 1 and load_params(ROOT / "params.yaml").model.decoder_width == 1
+
+
+def test_decoder_width_is_for_the_conv4_network_only():
+    raw = raw_params()
+    raw.setdefault("model", {}).update(arch="paper", decoder_width=2)
+    with pytest.raises(ConfigError, match="^model.decoder_width: applies to the conv4 network only"):
+        parse_params(raw)
 
 
 @pytest.mark.parametrize("address", ["", "10.0.0.5:6379", "head.cluster-1.example:6379", "[::1]:6379"])

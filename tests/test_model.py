@@ -133,6 +133,16 @@ def test_gaussian_likelihoods_match_hand_computation():
         reconstruction(logits, x, "poisson")
 
 
+def test_a_wider_decoder_renders_the_same_shape_with_more_capacity():
+    from model.nets import build
+
+    narrow, wide = build("conv4", 64, 1, 16), build("conv4", 64, 1, 16, decoder_width=2)
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert count(wide.decoder) > 3 * count(narrow.decoder) and count(wide.encoder) == count(narrow.encoder)
+    z = torch.randn(3, 16)
+    assert wide.decode(z).shape == narrow.decode(z).shape == (3, 1, 64, 64)
+
+
 def test_a_perfect_batch_does_not_divide_by_zero_under_the_calibrated_likelihood():
     x = torch.full((2, 1, 4, 4), 0.5)
     value = reconstruction(torch.zeros_like(x), x, "calibrated")
@@ -276,3 +286,19 @@ class _Evil:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+def test_checkpoints_store_later_model_keys_only_when_set():
+    from config import ModelConfig
+    from model.checkpoint import ModelMeta
+
+    def meta(config):
+        return ModelMeta(kind="dcign", dataset="d", size=64, channels=1, latents=8,
+                         owned={"azimuth": [0], "elevation": [1], "light": [2]}, step=1, config=config)
+
+    plain = meta(ModelConfig(latents=8)).to_dict()["config"]
+    assert not {"likelihood", "sigma", "decoder_width"} & set(plain)  # an older checkpoint reads the same
+    assert ModelMeta.from_dict(meta(ModelConfig(latents=8)).to_dict()).config == ModelConfig(latents=8)
+    wide = ModelConfig(latents=8, decoder_width=2, likelihood="calibrated")
+    stored = meta(wide).to_dict()
+    assert stored["config"]["decoder_width"] == 2 and ModelMeta.from_dict(stored).config == wide
