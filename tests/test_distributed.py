@@ -43,18 +43,18 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def train_cli(root: Path, shard_dir: Path, out: str, *extra: str) -> dict:
-    res = cli(root, "train", "--dataset", "toy", "--model", "dcign", "--shards", str(shard_dir), "--out", out,
+def train_cli(root: Path, shard_dir: Path, out: str, *extra: str, kind: str = "dcign") -> dict:
+    res = cli(root, "train", "--dataset", "toy", "--model", kind, "--shards", str(shard_dir), "--out", out,
               "--no-live", *extra)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert_ranks(res, 2 if "--nproc" in extra else 1)
+    assert_ranks(res, 2 if "--nproc" in extra else 1, kind)
     return ckpt.load(root / out)
 
 
-def assert_ranks(res: subprocess.CompletedProcess, n: int) -> None:
+def assert_ranks(res: subprocess.CompletedProcess, n: int, kind: str = "dcign") -> None:
     """Each of n ranks said it joined (a single process says nothing): --nproc was not ignored."""
-    joined = sorted(re.findall(r"toy-dcign: rank \d+/\d+ joined on cpu", res.stderr))
-    assert joined == ([f"toy-dcign: rank {r}/{n} joined on cpu" for r in range(n)] if n > 1 else []), res.stderr
+    joined = sorted(re.findall(rf"toy-{kind}: rank \d+/\d+ joined on cpu", res.stderr))
+    assert joined == ([f"toy-{kind}: rank {r}/{n} joined on cpu" for r in range(n)] if n > 1 else []), res.stderr
 
 
 def assert_close(a: dict, b: dict) -> None:
@@ -79,6 +79,14 @@ def test_two_processes_match_one_process_with_the_same_effective_batch(project, 
     moved = sum((single["model"][k] - initial[k]).abs().sum().item() for k in initial)
     assert moved > 0  # the comparison is between trained weights, not two copies of the start
     assert not (root / "checkpoints" / "toy-dcign.pt").exists()  # rank 0 cleaned up its resume checkpoint
+
+
+def test_two_processes_draw_the_same_pairs_as_one(project):
+    """Ada-GVAE pairs images within sweeps: each rank must pair its share as one process would."""
+    root, shard_dir = project
+    one = train_cli(root, shard_dir, "ada1.pt", kind="adagvae")
+    two = train_cli(root, shard_dir, "ada2.pt", "--nproc", "2", kind="adagvae")
+    assert_close(two["model"], one["model"])
 
 
 def make_initial(root: Path, shard_dir: Path) -> dict:

@@ -70,13 +70,14 @@ def test_short_training_lowers_the_loss_and_logs(shards, tmp_path, kind):
     assert not (tmp_path / "ckpt" / "run.pt").exists()  # the resumable checkpoint is gone once done
 
 
-def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path):
+@pytest.mark.parametrize("kind", ["dcign", "adagvae"])  # adagvae: the pairs, drawn per step, too
+def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind):
     params, shard_dir = shards
     params = with_train(params, steps=10, warm_start=3)  # the interruption falls in the DC-IGN phase
-    straight = ckpt.load(train(params, job(tmp_path, shard_dir, name="a")))
-    partial = train(params, job(tmp_path, shard_dir, name="b"), stop_after=6)
+    straight = ckpt.load(train(params, job(tmp_path, shard_dir, kind, name="a")))
+    partial = train(params, job(tmp_path, shard_dir, kind, name="b"), stop_after=6)
     assert ckpt.load(partial)["step"] == 6
-    resumed = ckpt.load(train(params, job(tmp_path, shard_dir, name="b")))
+    resumed = ckpt.load(train(params, job(tmp_path, shard_dir, kind, name="b")))
     assert resumed["step"] == 10
     assert same_weights(straight["model"], resumed["model"])  # bitwise, and the same seed gives the same weights
     assert torch.equal(straight["rng"]["torch"], resumed["rng"]["torch"])
