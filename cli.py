@@ -320,28 +320,29 @@ def per_mesh_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-@main.command()
-@click.option("--dataset", required=True, help="Dataset name from params.yaml.")
-@click.pass_context
-@user_errors
-def report(ctx, dataset):
-    """reports/<dataset>.md and the comparison figure, from both models' metrics."""
-    from evaluate.report import write_report
+def _dataset_step(name: str, target: str, doc: str):
+    """A command that runs one `module:function(params, dataset)` and prints the path it returns."""
 
-    params = _params(ctx)
-    click.echo(f"{dataset}: report -> {write_report(params, one_dataset(params, dataset))}")
+    @main.command(name=name, help=doc)
+    @click.option("--dataset", required=True, help="Dataset name from params.yaml.")
+    @click.pass_context
+    @user_errors
+    def command(ctx, dataset):
+        import importlib
+
+        module, function = target.split(":")
+        step = getattr(importlib.import_module(module), function)
+        params = _params(ctx)
+        click.echo(f"{dataset}: {name} -> {step(params, one_dataset(params, dataset))}")
+
+    return command
 
 
-@main.command()
-@click.option("--dataset", required=True, help="Dataset name from params.yaml.")
-@click.pass_context
-@user_errors
-def benchmark(ctx, dataset):
-    """Every model of train.models, once per seed of train.seeds: reports/benchmark-<dataset>.md (resumes)."""
-    from evaluate.benchmark import run_benchmark
-
-    params = _params(ctx)
-    click.echo(f"{dataset}: benchmark -> {run_benchmark(params, one_dataset(params, dataset))}")
+report = _dataset_step("report", "evaluate.report:write_report",
+                       "reports/<dataset>.md and the comparison figure, from both models' metrics.")
+benchmark = _dataset_step("benchmark", "evaluate.benchmark:run_benchmark",
+                          "Every model of train.models, once per seed of train.seeds: reports/benchmark-<dataset>.md "
+                          "(resumes).")
 
 
 # ------------------------------------------------------------------------------------ export
