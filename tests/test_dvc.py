@@ -202,6 +202,19 @@ def test_new_chairs_azimuth_range_stales_every_chairs_render_only(repo):
     assert renders <= found <= renders | downstream(names, "chairs"), found
 
 
+def test_the_train_and_evaluate_matrix_follows_train_models(repo):
+    path, _ = repo
+    original = edit_params(path, lambda p: p["train"].update(models=["dcign", "vae", "gvae"]))
+    try:
+        names, found = stages(path), stale(path)
+    finally:
+        (path / "params.yaml").write_text(original)
+    added = {f"{stage}@{d}-gvae" for stage in ("train", "evaluate") for d in ("faces", "chairs")}
+    assert added <= set(names) and added <= found
+    assert not {n for n in found if n.split("@")[0] in UPSTREAM + ("shard",)}, found  # the data stays
+    assert "train@faces-gvae" not in stages(path)  # restored
+
+
 def test_new_image_size_stales_every_render_but_no_assets(repo):
     path, _ = repo
     names = stages(path)
