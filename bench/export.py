@@ -3,7 +3,7 @@
     .venv/bin/python bench/export.py [--params params.yaml] [--dataset faces] [--repeat 3] [--passes]
 
 Exports data/shards/<dataset> if it exists (the real renders of `dvc repro`). Otherwise it packs
-synthetic renders of the profile's size first (seeded noise PNGs, tests/shard_fixtures.py, with the real
+synthetic renders of the profile's size first (seeded noise PNGs, fixtures/renders.py, with the real
 `pack_dataset`): noise is the worst case for PNG encoding, which is most of an export's work; real
 renders, mostly flat background, encode faster. `--passes` adds the passes contract's arrays to every
 shard (depth, normal, mask, K, world_to_camera) to measure an export that carries them.
@@ -27,7 +27,7 @@ from config import load_params  # noqa: E402
 from pipeline.export import FORMATS, export_dataset  # noqa: E402
 from pipeline.npzfile import open_members, write_npz  # noqa: E402
 from pipeline.shards import MANIFEST, pack_dataset, sha256  # noqa: E402
-from tests.shard_fixtures import write_renders  # noqa: E402
+from fixtures.renders import write_renders  # noqa: E402
 
 
 def synthetic_shards(params, dataset: str, root: Path) -> Path:

@@ -27,7 +27,7 @@ from config import load_params  # noqa: E402
 from model.nets import build  # noqa: E402
 from pipeline.loader import ImageBatches, SweepSampler  # noqa: E402
 from pipeline.shards import pack_dataset  # noqa: E402
-from tests.shard_fixtures import write_renders  # noqa: E402
+from fixtures.renders import write_renders  # noqa: E402
 
 
 def per_second(fn, n: int) -> float:

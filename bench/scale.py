@@ -43,7 +43,7 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 
 def bench_render(groups: int, steps: int) -> None:
     from assets.catalog import ensure_meshes
-    from render.cluster import loopback_cluster
+    from fixtures.ray_cluster import loopback_cluster
     from render.runner import RenderJob, render_set
     from render.worker import write_atomic
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config import load_params  # noqa: E402
 from pipeline.shards import pack_dataset  # noqa: E402
-from tests.shard_fixtures import write_renders  # noqa: E402
+from fixtures.renders import write_renders  # noqa: E402
 
 
 def main() -> None:

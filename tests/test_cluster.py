@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from render.cluster import free_port
+from fixtures.ray_cluster import free_port
 from tests.render_fixtures import make_project, raw_params
 from tests.test_render import cli, folder_bytes, labels
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.blender
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """HOST:PORT of a head plus one more node on loopback, one CPU each."""
-    from render.cluster import loopback_cluster
+    from fixtures.ray_cluster import loopback_cluster
 
     with loopback_cluster(nodes=2, cpus=1, log_dir=tmp_path_factory.mktemp("ray-logs")) as address:
         yield address

@@ -32,7 +32,12 @@ BIN = Path(sys.executable).parent
 # Not part of a fresh clone's pipeline inputs: outputs, local state, and code no stage runs.
 SKIP = {".git", ".venv", ".dvc", ".pytest_cache", "__pycache__", "data", "models", "dvclive", "metrics",
         "plots", "reports", "tmp", "tests", "bench", "docs", "params.yaml", "dvc.lock"}
-UPSTREAM = ("assets", "render")
+UPSTREAM = ("assets", "render", "render-intrinsic", "render-iid")
+
+
+def render_stage(dataset: str, render_set: str) -> str:
+    """The stage that renders one set: render@<d>-<factor>, render-intrinsic@<d>, render-iid@<d>."""
+    return f"render-{render_set}@{dataset}" if render_set in ("intrinsic", "iid") else f"render@{dataset}-{render_set}"
 
 
 def run(args, cwd, env):
@@ -98,7 +103,7 @@ def test_repro_is_complete_and_clean(repo):
     assert json.loads(run([BIN / "dvc", "status", "--json"], path, env)) == {}
     names = stages(path)
     datasets = ("faces", "chairs")
-    assert {f"render@{d}-{s}" for d in datasets for s in RENDER_SETS} <= set(names)
+    assert {render_stage(d, s) for d in datasets for s in RENDER_SETS} <= set(names)
     for d in datasets:
         manifest = verify_dir(path / "data" / "shards" / d)  # every checksum matches its file
         present = {(e.split, e.factor) for e in manifest.shards}
@@ -198,7 +203,7 @@ def test_new_chairs_azimuth_range_stales_every_chairs_render_only(repo):
         found = stale(path)
     finally:
         (path / "params.yaml").write_text(original)
-    renders = {f"render@chairs-{s}" for s in RENDER_SETS}  # inactive azimuths are drawn from the range too
+    renders = {render_stage("chairs", s) for s in RENDER_SETS}  # inactive azimuths are drawn from the range too
     assert renders <= found <= renders | downstream(names, "chairs"), found
 
 
@@ -215,6 +220,27 @@ def test_the_train_and_evaluate_matrix_follows_train_models(repo):
     assert "train@faces-gvae" not in stages(path)  # restored
 
 
+def test_a_dataset_added_in_params_alone_builds_with_dvc_repro(repo):
+    """dvc.yaml takes its datasets from params.yaml: a copy of faces under another name gets every stage."""
+    path, env = repo
+    before = set(stages(path))
+    edit_params(path, lambda p: p["datasets"].update(heads=p["datasets"]["faces"]))
+    try:
+        added = set(stages(path)) - before
+        assert {n.split("@")[0] for n in added} == {"assets", "render", "render-intrinsic", "render-iid", "shard",
+                                                    "train", "evaluate", "report"}, added
+        assert all(n.partition("@")[2].startswith("heads") for n in added), added
+        run([BIN / "dvc", "repro"], path, env)
+        assert (path / "reports" / "heads.md").is_file() and (path / "metrics" / "heads-dcign.json").is_file()
+        assert stale(path) == set()
+        shown = run([BIN / "dvc", "metrics", "show", "--json"], path, env)
+        assert "metrics/heads-dcign.json" in shown  # stage-level metrics: no top-level list to edit
+    finally:
+        run(["git", "checkout", "--", "."], path, env)
+        run([BIN / "dvc", "checkout", "--force"], path, env)
+    assert stale(path) == set()
+
+
 def test_new_image_size_stales_every_render_but_no_assets(repo):
     path, _ = repo
     names = stages(path)
@@ -223,7 +249,7 @@ def test_new_image_size_stales_every_render_but_no_assets(repo):
         found = stale(path)
     finally:
         (path / "params.yaml").write_text(original)
-    renders = {n for n in names if n.startswith("render@")}
+    renders = {n for n in names if n.split("@")[0] in UPSTREAM[1:]}
     assert len(renders) == 10 and renders <= found <= renders | later(names), found
 
 

@@ -1,6 +1,6 @@
 """`export`: Hugging Face datasets and WebDataset round trips against the shards, passes, determinism, the
 dataset card, and bad input (one line, exit 2, nothing written). Shards come from synthetic renders packed
-by the real `pack_dataset` (tests/shard_fixtures.py), so no Blender is needed."""
+by the real `pack_dataset` (fixtures/renders.py), so no Blender is needed."""
 from __future__ import annotations
 
 import dataclasses
@@ -29,7 +29,7 @@ from pipeline.export import MARKER, export_dataset, git_commit  # noqa: E402
 from pipeline.loader import open_split  # noqa: E402
 from pipeline.npzfile import open_members, write_npz  # noqa: E402
 from pipeline.shards import MANIFEST, ShardError, pack_dataset, sha256  # noqa: E402
-from tests.shard_fixtures import ROOT, tiny_dataset, write_renders  # noqa: E402
+from fixtures.renders import ROOT, tiny_dataset, write_renders  # noqa: E402
 
 TINY = ROOT / "profiles" / "tiny.yaml"
 SIZE = 32  # the tiny profile's render.size: the export checks the shards against params.yaml

@@ -11,7 +11,7 @@ import torch
 from config import ConfigError, ShardSettings
 from pipeline.loader import ImageBatches, SweepSampler, open_split
 from pipeline.shards import pack_dataset
-from tests.shard_fixtures import TRAIN_MESHES, tiny_dataset, write_renders
+from fixtures.renders import TRAIN_MESHES, tiny_dataset, write_renders
 
 PAPER_MIX = {"azimuth": 1, "elevation": 1, "light": 1, "intrinsic": 10}
 
@@ -150,7 +150,7 @@ def test_passes_align_with_sweeps_and_all_images(tmp_path):
     passes = train.passes("light")
     assert sorted(passes) == ["K", "depth", "mask", "world_to_camera"] and len(passes["depth"]) == len(images)
     # The fixture's images and passes are seeded by file: find each image's file through its pixels.
-    from tests.shard_fixtures import pixels
+    from fixtures.renders import pixels
 
     files = [r.split(",")[0] for r in (ds.render_dir("light", tmp_path) / "labels.csv").read_text().splitlines()[1:]
              if ",train," in r]

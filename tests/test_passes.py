@@ -400,7 +400,7 @@ def test_the_executor_seam_returns_the_pass_files_the_pool_writes(rendered, proj
 def test_ray_executor_writes_the_same_passes_as_the_local_pool(project, rendered, tmp_path_factory):
     """On a real two-node Ray cluster on loopback: actors send each frame's pass files back with its PNG."""
     pytest.importorskip("ray", reason="Ray is optional: `make setup-ray` installs it")
-    from render.cluster import loopback_cluster
+    from fixtures.ray_cluster import loopback_cluster
 
     root, params = project
     ray_params = dataclasses.replace(params, render=dataclasses.replace(params.render, executor="ray", workers=2))

@@ -17,7 +17,7 @@ from pipeline.loader import open_split
 from pipeline.npzfile import open_members, write_npz
 from durable import PARTIAL_MARK, FolderError
 from pipeline.shards import MANIFEST, ShardError, pack_dataset, read_image, read_manifest, sha256, verify_dir
-from tests.shard_fixtures import ROOT, TEST_MESHES, TRAIN_MESHES, pixels, tiny_dataset, write_renders
+from fixtures.renders import ROOT, TEST_MESHES, TRAIN_MESHES, pixels, tiny_dataset, write_renders
 
 
 @pytest.fixture(scope="module")
