@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 
+import artifacts
 import durable
 from config import (MODEL_KINDS as KINDS, RENDER_SETS, ConfigError, Params, UserError, check_dataset_name,
                     check_factor, check_seed, load_params)
@@ -297,7 +298,8 @@ def evaluate(ctx, dataset, model_name, checkpoint):
     params = _params(ctx)
     one_dataset(params, dataset)
     if checkpoint is None:
-        metrics, out = evaluate_model(params, dataset, model_name), Path("metrics") / f"{dataset}-{model_name}.json"
+        metrics = evaluate_model(params, dataset, model_name)
+        out = artifacts.RunPaths.named(f"{dataset}-{model_name}").metrics
     else:
         metrics, paths = evaluate_checkpoint(params, dataset, checkpoint)
         out = paths.metrics

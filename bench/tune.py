@@ -57,8 +57,7 @@ def main() -> None:
     name = args.name or (",".join(args.sets) or "default") + ("" if args.model == "dcign" else f",{args.model}")
     out = ROOT / "tmp" / "tune" / args.dataset / name.replace("/", "_")
     shard_dir = ROOT / params.dataset(args.dataset).shard_dir()
-    paths = EvalPaths.named(params, args.dataset, f"{args.dataset}-{args.model}", out / "model.pt", out)
-    paths = EvalPaths(checkpoint=paths.checkpoint, shard_dir=shard_dir, metrics=out / "metrics.json",
+    paths = EvalPaths(checkpoint=out / "model.pt", shard_dir=shard_dir, metrics=out / "metrics.json",
                       codes=out / "codes.npz", mapping=out / "mapping.json", plots=out / "plots",
                       live_dir=out / "dvclive")
     start = time.perf_counter()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import artifacts
 import durable
 from config import FACTORS, Params
 from evaluate.report import NAMES, dig, load_metrics
@@ -53,13 +54,8 @@ class Run:
         return f"{self.dataset}-{self.model}-s{self.seed}"
 
     def paths(self, params: Params, root: Path) -> EvalPaths:
-        return EvalPaths(checkpoint=root / "models" / "benchmark" / f"{self.name}.pt",
-                         shard_dir=root / params.dataset(self.dataset).shard_dir(),
-                         metrics=root / "metrics" / "benchmark" / f"{self.name}.json",
-                         codes=root / "metrics" / "benchmark" / f"{self.name}-codes.npz",
-                         mapping=root / "metrics" / "benchmark" / f"{self.name}-mapping.json",
-                         plots=root / "tmp" / "benchmark" / "plots" / self.name,
-                         live_dir=root / "tmp" / "benchmark" / "dvclive" / self.name)
+        shard_dir = root / params.dataset(self.dataset).shard_dir()
+        return EvalPaths.of(artifacts.RunPaths.benchmark(self.name, root), shard_dir)
 
 
 def plan(params: Params, dataset: str) -> list[Run]:
@@ -80,7 +76,7 @@ def run_benchmark(params: Params, dataset: str, root: Path | str = ".", progress
             continue
         seeded = dataclasses.replace(params, seed=run.seed)
         train(seeded, TrainJob(dataset=dataset, kind=run.model, shard_dir=paths.shard_dir, out=paths.checkpoint,
-                               resume=root / "checkpoints" / "benchmark" / f"{run.name}.pt", live_dir=paths.live_dir,
+                               resume=artifacts.RunPaths.benchmark(run.name, root).resume, live_dir=paths.live_dir,
                                progress=progress))
         evaluate_model(seeded, dataset, run.model, paths, progress)
     minutes = (time.perf_counter() - start) / 60
@@ -103,9 +99,8 @@ def summary(params: Params, dataset: str, root: Path) -> dict[str, dict[str, tup
 def write_benchmark_report(params: Params, dataset: str, root: Path | str = ".", minutes: float | None = None) -> Path:
     root = Path(root)
     table = summary(params, dataset, root)
-    figure = root / "plots" / f"benchmark-{dataset}-azimuth.png"
+    report, figure = artifacts.benchmark_report(dataset, root)
     azimuth_figure(params, dataset, root, figure)
-    report = root / "reports" / f"benchmark-{dataset}.md"
     durable.write_text(report, render_markdown(params, dataset, table, figure.relative_to(root), minutes))
     return report
 

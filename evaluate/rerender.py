@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+import artifacts
 from config import FACTORS, UserError, check_factor
 from evaluate.encode import as_float, decode, encode
 from evaluate.mapping import FactorMapping
@@ -154,7 +155,7 @@ def rerender_file(image_path: Path | str, checkpoint: Path | str, factor: str, v
     if not values:
         raise RerenderError("no --values given; list the target values in degrees, e.g. --values -60 0 60")
     model, meta = load_model(checkpoint)
-    mapping = load_mapping(mapping_path or Path("metrics") / f"{Path(checkpoint).stem}-mapping.json", factor)
+    mapping = load_mapping(mapping_path or artifacts.mapping_of(checkpoint), factor)
     image = load_image(image_path, meta.size, meta.channels)
     frames = rerender_image(model, image, mapping, values)
     save_rerender_grid(as_float(image[None])[0], frames, list(values), factor, Path(out))

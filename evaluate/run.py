@@ -22,6 +22,7 @@ import numpy as np
 import sklearn
 from tqdm import tqdm
 
+import artifacts
 import durable
 from config import FACTORS, SWEEPS, Params, UserError
 from evaluate import disentanglement as dis
@@ -55,8 +56,14 @@ class EvalPaths:
     live_dir: Path
 
     @classmethod
+    def of(cls, run: artifacts.RunPaths, shard_dir: Path) -> "EvalPaths":
+        return cls(checkpoint=run.checkpoint, shard_dir=shard_dir, metrics=run.metrics, codes=run.codes,
+                   mapping=run.mapping, plots=run.plots, live_dir=run.live_dir)
+
+    @classmethod
     def default(cls, params: Params, dataset: str, model: str, root: Path | str = ".") -> "EvalPaths":
-        return cls.named(params, dataset, f"{dataset}-{model}", Path(root) / "models" / f"{dataset}-{model}.pt", root)
+        shard_dir = Path(root) / params.dataset(dataset).shard_dir()
+        return cls.of(artifacts.RunPaths.named(f"{dataset}-{model}", root), shard_dir)
 
     @classmethod
     def for_checkpoint(cls, params: Params, dataset: str, checkpoint: Path | str, trained_on: str,
@@ -65,16 +72,9 @@ class EvalPaths:
         dataset (so it never overwrites the checkpoint's own evaluation); its training curves are its own."""
         checkpoint = Path(checkpoint)
         name = checkpoint.stem if trained_on == dataset else f"{dataset}-from-{checkpoint.stem}"
-        paths = cls.named(params, dataset, name, checkpoint, root)
-        return dataclasses.replace(paths, live_dir=Path(root) / "dvclive" / checkpoint.stem)
-
-    @classmethod
-    def named(cls, params: Params, dataset: str, name: str, checkpoint: Path, root: Path | str = ".") -> "EvalPaths":
-        root = Path(root)
-        return cls(checkpoint=Path(checkpoint), shard_dir=root / params.dataset(dataset).shard_dir(),
-                   metrics=root / "metrics" / f"{name}.json", codes=root / "metrics" / f"{name}-codes.npz",
-                   mapping=root / "metrics" / f"{name}-mapping.json", plots=root / "plots" / name,
-                   live_dir=root / "dvclive" / name)
+        paths = cls.of(artifacts.RunPaths.named(name, root), Path(root) / params.dataset(dataset).shard_dir())
+        return dataclasses.replace(paths, checkpoint=checkpoint,
+                                   live_dir=artifacts.RunPaths.named(checkpoint.stem, root).live_dir)
 
 
 def evaluate_checkpoint(params: Params, dataset: str, checkpoint: Path | str, root: Path | str = ".",

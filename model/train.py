@@ -48,6 +48,8 @@ from typing import Any
 import torch
 from torch import nn
 
+import artifacts
+
 from config import FACTORS, ModelConfig, Params, TrainConfig, UserError
 from model import checkpoint as ckpt
 from model import distributed
@@ -81,9 +83,9 @@ class TrainJob:
 
     @classmethod
     def default(cls, params: Params, dataset: str, kind: str, **overrides: Any) -> "TrainJob":
-        name = f"{dataset}-{kind}"
-        paths = dict(shard_dir=params.dataset(dataset).shard_dir(), out=Path("models") / f"{name}.pt",
-                     resume=Path("checkpoints") / f"{name}.pt", live_dir=Path("dvclive") / name)
+        run = artifacts.RunPaths.named(f"{dataset}-{kind}")
+        paths = dict(shard_dir=params.dataset(dataset).shard_dir(), out=run.checkpoint, resume=run.resume,
+                     live_dir=run.live_dir)
         return cls(dataset=dataset, kind=kind, **{**paths, **overrides})
 
 
