@@ -279,10 +279,10 @@ class ModelConfig:
                  f"is {self.latents}; needs more than the {sum(self.owned.values())} owned latents, to leave intrinsic ones")
 
 
-MODEL_KINDS = ("dcign", "vae", "betavae", "adagvae", "adamlvae", "gvae")
+ModelKind = Literal["dcign", "vae", "betavae", "adagvae", "adamlvae", "gvae"]
+MODEL_KINDS: tuple[str, ...] = typing.get_args(ModelKind)
 """What `train --model` trains: DC-IGN, the entangled VAE (the paper's baseline), and the later
 methods on the same network and shards: beta-VAE, Ada-GVAE, Ada-ML-VAE, GVAE (`model.weak`)."""
-ModelKind = Literal["dcign", "vae", "betavae", "adagvae", "adamlvae", "gvae"]
 
 
 @dataclass(frozen=True)

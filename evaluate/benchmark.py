@@ -27,9 +27,11 @@ from config import FACTORS, Params
 from evaluate.report import NAMES, dig, load_metrics
 from evaluate.run import EvalPaths, evaluate_model
 
+RHO = "\\|ρ\\| {}"
+"""Column of a factor's |Spearman| (pipes escaped for markdown tables)."""
 METRICS = (
     # (column, path into the metrics JSON); "tied" is the tied (DC-IGN, GVAE) or best single latent
-    *[(f"\\|ρ\\| {f}", ("tied", f, "spearman")) for f in FACTORS],
+    *[(RHO.format(f), ("tied", f, "spearman")) for f in FACTORS],
     ("MIG", ("disentanglement", "mig")),
     ("DCI D", ("disentanglement", "dci", "disentanglement")),
     ("DCI C", ("disentanglement", "dci", "completeness")),
@@ -53,9 +55,11 @@ class Run:
     def name(self) -> str:
         return f"{self.dataset}-{self.model}-s{self.seed}"
 
+    def files(self, root: Path) -> artifacts.RunPaths:
+        return artifacts.RunPaths.benchmark(self.name, root)
+
     def paths(self, params: Params, root: Path) -> EvalPaths:
-        shard_dir = root / params.dataset(self.dataset).shard_dir()
-        return EvalPaths.of(artifacts.RunPaths.benchmark(self.name, root), shard_dir)
+        return EvalPaths.of(self.files(root), root / params.dataset(self.dataset).shard_dir())
 
 
 def plan(params: Params, dataset: str) -> list[Run]:
@@ -76,23 +80,22 @@ def run_benchmark(params: Params, dataset: str, root: Path | str = ".", progress
             continue
         seeded = dataclasses.replace(params, seed=run.seed)
         train(seeded, TrainJob(dataset=dataset, kind=run.model, shard_dir=paths.shard_dir, out=paths.checkpoint,
-                               resume=artifacts.RunPaths.benchmark(run.name, root).resume, live_dir=paths.live_dir,
+                               resume=run.files(root).resume, live_dir=paths.live_dir,
                                progress=progress))
         evaluate_model(seeded, dataset, run.model, paths, progress)
     minutes = (time.perf_counter() - start) / 60
     return write_benchmark_report(params, dataset, root, minutes)
 
 
-def summary(params: Params, dataset: str, root: Path) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """model -> column -> (mean, sd over seeds, seeds)."""
+def summary(params: Params, dataset: str, root: Path) -> dict[str, dict[str, tuple[float, float]]]:
+    """model -> column -> (mean, sd over seeds); a value missing from a run counts as NaN."""
     out = {}
     for model in params.train.models:
-        runs = [load_metrics(Run(dataset, model, s).paths(params, root).metrics) for s in params.train.seeds]
+        runs = [load_metrics(Run(dataset, model, s).files(root).metrics) for s in params.train.seeds]
         out[model] = {}
         for column, path in METRICS:
-            values = np.array([np.nan if dig(m, path) is None else dig(m, path) for m in runs], dtype=np.float64)
-            out[model][column] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                                  len(values))
+            values = np.array([dig(m, path) for m in runs], dtype=np.float64)  # None -> nan
+            out[model][column] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
     return out
 
 
@@ -140,7 +143,7 @@ def render_markdown(params: Params, dataset: str, table: dict, figure: Path, min
     columns = [c for c, _ in METRICS]
     lines += ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for model, row in table.items():
-        cells = [f"{m:.3f} ± {s:.3f}" if c != "recon MSE" else f"{m:.5f} ± {s:.5f}" for c, (m, s, _) in row.items()]
+        cells = [f"{m:.3f} ± {s:.3f}" if c != "recon MSE" else f"{m:.5f} ± {s:.5f}" for c, (m, s) in row.items()]
         lines.append(f"| {NAMES[model]} | " + " | ".join(cells) + " |")
     lines += ["", f"![{dataset}: azimuth re-rendered by each model]({Path('..') / figure})", ""]
     lines += ranking(table)
@@ -149,7 +152,7 @@ def render_markdown(params: Params, dataset: str, table: dict, figure: Path, min
 
 def ranking(table: dict) -> list[str]:
     """Where each model ranks on the mean tied |ρ| over factors and on MIG (1 = best)."""
-    mean_rho = {m: float(np.mean([row[f"\\|ρ\\| {f}"][0] for f in FACTORS])) for m, row in table.items()}
+    mean_rho = {m: float(np.mean([row[RHO.format(f)][0] for f in FACTORS])) for m, row in table.items()}
     order = sorted(mean_rho, key=lambda m: -mean_rho[m])
     lines = ["| rank | model | mean \\|ρ\\| over factors | MIG |", "|---:|---|---:|---:|"]
     for i, m in enumerate(order, 1):

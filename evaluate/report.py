@@ -27,8 +27,6 @@ RERENDER_LIMIT = 2.0
 """Acceptance: re-rendering MSE within half the range at most this many times the reconstruction MSE."""
 
 
-
-
 def load_metrics(path: Path) -> dict:
     if not path.is_file():
         raise EvaluateError(f"{path}: metrics not found; run `python cli.py evaluate` for this model first")

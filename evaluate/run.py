@@ -8,8 +8,7 @@
 Which latent is "tied" to factor f: for DC-IGN and GVAE, the latent(s) it was trained to own
 (`meta.owned[f]`; with several, the one varying most over training sweeps of f is scored); for the
 other models, the single latent varying most over training sweeps of f (the paper's choice for its
-baseline). Everything is chosen
-or fitted on training sweeps and scored on test meshes only.
+baseline). Everything is chosen or fitted on training sweeps and scored on test meshes only.
 """
 from __future__ import annotations
 

@@ -49,7 +49,6 @@ import torch
 from torch import nn
 
 import artifacts
-
 from config import FACTORS, ModelConfig, Params, TrainConfig, UserError
 from model import checkpoint as ckpt
 from model import distributed
@@ -276,16 +275,16 @@ class Data:
         return m.image_size[0], m.channels
 
 
+PLAIN_KINDS = ("vae", "betavae")
+"""Models trained on shuffled images; the others on sweeps."""
+
+
 def check_split(kind: str, tc: TrainConfig, world: World) -> None:
     """Each rank takes an equal share of every step: fail before training if a step does not split."""
     if kind in PLAIN_KINDS or (kind == "dcign" and (tc.warm_start or tc.vae_every)):
         world.share(tc.batch_size, "train.batch_size")
     if kind not in PLAIN_KINDS:
         world.share(tc.sweeps_per_step, "train.sweeps_per_step")
-
-
-PLAIN_KINDS = ("vae", "betavae")
-"""Models trained on shuffled images; the others on sweeps."""
 
 
 def is_vae_step(step: int, kind: str, tc: TrainConfig) -> bool:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import torch
 
-WEAK_KINDS = ("adagvae", "adamlvae", "gvae")
 AGGREGATION = {"adagvae": "mean", "adamlvae": "product", "gvae": "mean"}
+"""How each weakly-supervised model aggregates the shared posteriors."""
+WEAK_KINDS = tuple(AGGREGATION)
 
 
 def symmetric_kl(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
