@@ -25,7 +25,7 @@ import click
 
 import artifacts
 import durable
-from config import (MODEL_KINDS as KINDS, RENDER_SETS, ConfigError, Params, UserError, check_dataset_name,
+from config import (MODEL_KINDS as KINDS, ConfigError, Params, UserError, check_dataset_name,
                     check_factor, check_seed, load_params)
 
 
@@ -148,14 +148,15 @@ def assets(ctx, dataset, count, out, seed, preview):
 
 
 @main.command()
-@click.option("--factor", required=True, metavar="|".join(RENDER_SETS),
-              help="Which set to render: a one-factor sweep type, or the i.i.d. set.")
+@click.option("--factor", required=True, metavar="FACTOR|intrinsic|iid|all",
+              help="Which set to render: a factor's sweeps (the dataset's factors in params.yaml), the identity "
+                   "sweeps, the i.i.d. set, or all of them in turn.")
 @click.option("--dataset", default="all", show_default=True, help="Dataset name from params.yaml, or 'all'.")
 @click.option("--groups", type=click.IntRange(min=0), default=None,
               help="Training sweeps (iid: training groups); default from params.yaml.")
 @click.option("--steps", type=int, default=None, help="Images per sweep (>= 2); default from params.yaml.")
 @click.option("--range", "value_range", type=float, nargs=2, default=None, metavar="MIN MAX",
-              help="Range of the swept factor in degrees (factor sweeps only).")
+              help="Range of the swept factor, in its unit (factor sweeps only).")
 @click.option("--size", type=int, default=None, help="Image size in pixels (>= 8).")
 @click.option("--samples", type=int, default=None, help="Cycles samples per pixel.")
 @click.option("--workers", type=int, default=None,
@@ -173,7 +174,6 @@ def render(ctx, factor, dataset, groups, steps, value_range, size, samples, work
     """Render sweeps of one factor with Blender (Cycles): PNGs and labels.csv."""
     from render.runner import RenderJob, render_set
 
-    check_factor(factor)
     params = _params(ctx, seed)
     overrides = {k: v for k, v in dict(size=size, samples=samples, workers=workers, executor=executor,
                                        address=address).items() if v is not None}
@@ -186,10 +186,14 @@ def render(ctx, factor, dataset, groups, steps, value_range, size, samples, work
     names = dataset_names(params, dataset)
     for name in names:
         ds = params.dataset(name)
-        target = Path(out) / name if (out and len(names) > 1) else Path(out) if out else ds.render_dir(factor)
-        job = RenderJob(dataset=name, factor=factor, out=target, groups=groups, steps=steps,
-                        value_range=tuple(value_range) if value_range else None)
-        render_set(params, job)
+        sets = ds.render_sets if factor == "all" else (check_factor(factor, ds.render_sets),)
+        if factor == "all" and (out or value_range or groups is not None):
+            raise ConfigError("--factor all renders every set of params.yaml into data/renders/<dataset>/<set>; "
+                              "drop --out, --range and --groups, or render one set")
+        for name_of_set in sets:
+            folder = Path(out) / name if (out and len(names) > 1) else Path(out) if out else ds.render_dir(name_of_set)
+            render_set(params, RenderJob(dataset=name, factor=name_of_set, out=folder, groups=groups, steps=steps,
+                                         value_range=tuple(value_range) if value_range else None))
 
 
 # ------------------------------------------------------------------------------------ shard
@@ -378,9 +382,10 @@ def export(ctx, dataset, fmt, out, shards):
 @click.argument("more_values", nargs=-1, type=click.UNPROCESSED)
 @click.option("--model", "checkpoint", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint, e.g. models/faces-dcign.pt.")
-@click.option("--factor", required=True, metavar="azimuth|elevation|light", help="Which factor to set.")
-@click.option("--values", "first_value", required=True, metavar="DEG [DEG...]",
-              help="Target values in degrees, e.g. --values -60 -30 0 30 60.")
+@click.option("--factor", required=True, metavar="FACTOR",
+              help="Which factor to set: one the model's dataset declares (e.g. azimuth, elevation, light).")
+@click.option("--values", "first_value", required=True, metavar="V [V...]",
+              help="Target values in the factor's unit (degrees for angles), e.g. --values -60 -30 0 30 60.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output grid PNG.")
 @click.option("--gif", type=click.Path(dir_okay=False), default=None, help="Also write a smooth sweep as a GIF.")
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None,

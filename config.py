@@ -6,7 +6,9 @@ are errors (a typo must not silently fall back to a default), and every error is
 naming the key and what to do: `ConfigError`, which the CLI turns into exit code 2.
 
 Conventions used throughout the project:
-- Angles are in degrees. Factor order in label arrays is `FACTORS` = (azimuth, elevation, light).
+- Each dataset declares its scene factors (`datasets.<name>.factors`, kinds from `factors.KINDS`; the
+  default is the paper's azimuth, elevation and light); their order is the column order of every label
+  array. Angles are in degrees.
 - Camera azimuth 0 looks at the object's front; positive azimuth moves the camera toward the
   object's left side (counter-clockwise seen from above, +Z up). Elevation > 0 looks down from
   above. Light azimuth uses the same convention as camera azimuth, measured in the camera's frame
@@ -25,12 +27,13 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
-FACTORS: tuple[str, ...] = ("azimuth", "elevation", "light")
-"""Continuous scene factors, in the column order of every label array."""
-SWEEPS: tuple[str, ...] = FACTORS + ("intrinsic",)
-"""Training sweep types: one continuous factor varies, or the mesh (identity/shape) does."""
-RENDER_SETS: tuple[str, ...] = SWEEPS + ("iid",)
-"""What `render --factor` accepts: the sweeps, plus the i.i.d. set for disentanglement metrics."""
+import factors as vocabulary
+from factors import FactorKind
+
+INTRINSIC = "intrinsic"
+"""The sweep type in which the mesh (identity/shape) varies; every dataset has it beside its factors."""
+IID = "iid"
+"""The i.i.d. set (every factor and the mesh drawn independently), for the disentanglement metrics."""
 SPLITS: tuple[str, ...] = ("train", "test")
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 """Where `render` runs its sweeps (`render.executor`)."""
@@ -203,10 +206,12 @@ class DatasetConfig:
     """Images per sweep (the paper used 20)."""
     spacing: Literal["even", "random"] = "even"
     """How the active factor's values spread over its range within a sweep."""
+    factors: dict[str, FactorKind] = field(default_factory=lambda: dict(vocabulary.PAPER))
+    """The scene factors this dataset sweeps, name -> kind (`factors.KINDS`), in label column order."""
     ranges: dict[str, Range] = field(default_factory=dict)
-    """[min, max] in degrees for each of FACTORS."""
+    """[min, max] of each factor, in its kind's unit."""
     groups: dict[str, int] = field(default_factory=dict)
-    """Number of training sweeps for each of SWEEPS."""
+    """Number of training sweeps for each factor and for `intrinsic`."""
     test_groups: int = 16
     """Number of test sweeps per sweep type, on test meshes only."""
     iid: IidSettings = field(default_factory=IidSettings)
@@ -214,12 +219,21 @@ class DatasetConfig:
     light: LightSettings = field(default_factory=LightSettings)
 
     def check(self, at: str) -> None:
-        _require(set(self.ranges) == set(FACTORS), f"{at}.ranges",
-                 f"has {sorted(self.ranges)}; give exactly {list(FACTORS)}")
+        _require(bool(self.factors), f"{at}.factors", "is empty; declare at least one factor, e.g. azimuth: camera_azimuth")
+        seen: dict[str, str] = {}
+        for name, kind in self.factors.items():
+            check_dataset_name(name, f"{at}.factors")  # a factor names folders and files (data/renders/<d>/<f>)
+            _require(name not in vocabulary.RESERVED, f"{at}.factors.{name}",
+                     f"'{name}' is reserved ({', '.join(vocabulary.RESERVED)}); give the factor another name")
+            _require(kind not in seen, f"{at}.factors.{name}",
+                     f"has kind {kind}, as '{seen.get(kind)}' does; a kind can be declared once per dataset")
+            seen[kind] = name
+        _require(set(self.ranges) == set(self.factors), f"{at}.ranges",
+                 f"has {sorted(self.ranges)}; give exactly the declared factors {list(self.factors)}")
         for f, (lo, hi) in self.ranges.items():
-            check_range(lo, hi, f"{at}.ranges.{f}")
-        _require(set(self.groups) == set(SWEEPS), f"{at}.groups",
-                 f"has {sorted(self.groups)}; give exactly {list(SWEEPS)}")
+            vocabulary.check_range(self.factors[f], lo, hi, f"{at}.ranges.{f}", ConfigError)
+        _require(set(self.groups) == set(self.sweeps), f"{at}.groups",
+                 f"has {sorted(self.groups)}; give exactly {list(self.sweeps)}")
         for f, n in self.groups.items():
             _require(n >= 0, f"{at}.groups.{f}", f"is {n}; must be >= 0")
         check_steps(self.steps, f"{at}.steps")
@@ -229,6 +243,34 @@ class DatasetConfig:
     @property
     def generator(self) -> str:
         return self.source.generator or self.name
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """The declared factors, in the column order of every label array."""
+        return tuple(self.factors)
+
+    @property
+    def sweeps(self) -> tuple[str, ...]:
+        """Training sweep types: one factor varies, or the mesh does (`intrinsic`)."""
+        return self.factor_names + (INTRINSIC,)
+
+    @property
+    def render_sets(self) -> tuple[str, ...]:
+        """What `render --factor` renders: the sweeps, and the i.i.d. set for the disentanglement metrics."""
+        return self.sweeps + (IID,)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The declared factors' kinds, in factor order."""
+        return tuple(self.factors.values())
+
+    def column(self, factor: str) -> int:
+        """Column of `factor` in this dataset's label arrays."""
+        return self.factor_names.index(factor)
+
+    def flips(self) -> dict[str, int]:
+        """How a horizontal image flip acts on each factor (-1: its sign turns, +1: it stays)."""
+        return {f: vocabulary.KINDS[k].flip for f, k in self.factors.items()}
 
     def mesh_dir(self, root: Path | str = "data/meshes") -> Path:
         return Path(root) / self.name
@@ -254,11 +296,12 @@ class ModelConfig:
     arch: Literal["conv4", "paper"] = "conv4"
     latents: int = 32
     """Latent size (the paper: 200)."""
-    owned: dict[str, int] = field(default_factory=lambda: {"azimuth": 1, "elevation": 1, "light": 1})
-    """How many latents each continuous factor owns (z1.. in FACTORS order); the rest are intrinsic."""
+    owned: dict[str, int] = field(default_factory=lambda: {f: 1 for f in vocabulary.PAPER})
+    """How many latents each factor owns, by factor name (z1.. in a dataset's factor order); the rest are
+    intrinsic. Every factor a dataset declares needs a count."""
     mirror: bool = False
-    """Mirror-equivariant encoder (not in the paper): azimuth and light latents odd, elevation even
-    under a horizontal flip of the image (`model.nets.VAE`)."""
+    """Mirror-equivariant encoder (not in the paper): each factor's latent odd or even under a horizontal
+    flip of the image as its kind is (`factors.Kind.flip`; azimuth and light odd, elevation even)."""
     likelihood: Literal["bernoulli", "gaussian", "calibrated"] = "bernoulli"
     """p(x|z) of the pixels (`model.loss.reconstruction`): bernoulli (the paper), gaussian of a fixed
     `sigma`, or calibrated (a Gaussian whose σ² is the batch's mean squared error; not in the paper)."""
@@ -273,10 +316,8 @@ class ModelConfig:
         _require(self.decoder_width >= 1, f"{at}.decoder_width", f"is {self.decoder_width}; must be >= 1")
         _require(self.decoder_width == 1 or self.arch == "conv4", f"{at}.decoder_width",
                  "applies to the conv4 network only; set it to 1 with arch: paper")
-        _require(set(self.owned) == set(FACTORS), f"{at}.owned", f"give a count for each of {list(FACTORS)}")
-        _require(all(n >= 1 for n in self.owned.values()), f"{at}.owned", "every factor owns at least 1 latent")
-        _require(self.latents > sum(self.owned.values()), f"{at}.latents",
-                 f"is {self.latents}; needs more than the {sum(self.owned.values())} owned latents, to leave intrinsic ones")
+        for f, n in self.owned.items():
+            _require(n >= 1, f"{at}.owned.{f}", f"is {n}; every factor owns at least 1 latent")
 
 
 ModelKind = Literal["dcign", "vae", "betavae", "adagvae", "adamlvae", "gvae"]
@@ -305,8 +346,9 @@ class TrainConfig:
     free_bits: float = 0.0
     """Nats of KL per tied latent (batch average) left unpenalised in DC-IGN steps (0 = off): a tied
     latent whose factor shows little in the picture cannot die by collapsing to the prior."""
-    mix: dict[str, float] = field(default_factory=lambda: {"azimuth": 1.0, "elevation": 1.0, "light": 1.0, "intrinsic": 10.0})
-    """Relative frequency of sweep types in training (the paper: about 1:1:1:10)."""
+    mix: dict[str, float] = field(default_factory=lambda: {**{f: 1.0 for f in vocabulary.PAPER}, INTRINSIC: 10.0})
+    """Relative frequency of sweep types in training, by factor name and `intrinsic` (the paper: about
+    1:1:1:10). Every factor a dataset declares needs a weight."""
     warm_start: int = 0
     """Steps of plain VAE training on shuffled images before DC-IGN training (0 = none)."""
     vae_every: int = 0
@@ -348,7 +390,7 @@ class TrainConfig:
         _require(self.free_bits >= 0, f"{at}.free_bits", "must be >= 0 (nats; 0 = off)")
         _require(self.vae_every >= 0, f"{at}.vae_every", "must be >= 0 (0 = no interleaved VAE steps)")
         _require(self.beta_intrinsic >= 0, f"{at}.beta_intrinsic", "must be >= 0")
-        _require(set(self.mix) == set(SWEEPS), f"{at}.mix", f"give a weight for each of {list(SWEEPS)}")
+        _require(INTRINSIC in self.mix, f"{at}.mix", "give a weight for intrinsic (the identity sweeps)")
         # A finite sum too: the weights are normalised by it (1e308 twice is inf, and every share 0).
         _require(all(w >= 0 for w in self.mix.values()) and 0 < sum(self.mix.values()) < math.inf, f"{at}.mix",
                  "weights must be >= 0, not all 0, and add up to a finite number")
@@ -403,6 +445,31 @@ class Params:
             check_dataset_name(name, "datasets")
             _require(name != "all", "datasets", "'all' is not a dataset name: `--dataset all` means every dataset; "
                      "rename it")
+        declared = {f for ds in self.datasets.values() for f in ds.factors}
+        for key, given in (("model.owned", self.model.owned), ("train.mix", self.train.mix)):
+            for f in given:
+                _require(f in declared or f == INTRINSIC and key == "train.mix", f"{key}.{f}",
+                         f"no dataset declares a factor '{f}' (declared: {', '.join(sorted(declared))}); remove it")
+        for name, ds in self.datasets.items():
+            for key, given in (("model.owned", self.model.owned), ("train.mix", self.train.mix)):
+                for f in ds.factors:
+                    _require(f in given, key, f"has no entry for factor '{f}' of dataset '{name}'; add `{f}: 1`")
+            owned = sum(self.model.owned[f] for f in ds.factors)
+            _require(self.model.latents > owned, "model.latents",
+                     f"is {self.model.latents}; dataset '{name}' needs more than its {owned} owned latents, "
+                     "to leave intrinsic ones")
+
+    def owned(self, dataset: str) -> dict[str, int]:
+        """Latents each factor of `dataset` owns, in its factor order (the layout z1.. of its models)."""
+        return {f: self.model.owned[f] for f in self.dataset(dataset).factors}
+
+    def model_for(self, dataset: str) -> "ModelConfig":
+        """`model:` as `dataset`'s networks use it: `owned` lists exactly its factors, in its order."""
+        return dataclasses.replace(self.model, owned=self.owned(dataset))
+
+    def mix(self, dataset: str) -> dict[str, float]:
+        """Sweep-type weights of `dataset`'s training, in its sweep order."""
+        return {s: self.train.mix[s] for s in self.dataset(dataset).sweeps}
 
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:
@@ -413,14 +480,6 @@ class Params:
 # --------------------------------------------------------------------------------------------
 # Checks shared with the CLI's overrides
 # --------------------------------------------------------------------------------------------
-
-
-def check_range(lo: float, hi: float, at: str) -> None:
-    # `--range` comes here straight from the command line, where click reads nan and inf as floats.
-    _require(math.isfinite(lo) and math.isfinite(hi), at, f"is [{lo:g}, {hi:g}]; give finite numbers of degrees")
-    # min == max would make every sweep of this factor copies of one image (and fix it in all others).
-    _require(lo < hi, at, f"min {lo:g} {'>' if lo > hi else '='} max {hi:g}; give [min, max] with min < max")
-    _require(-360.0 <= lo and hi <= 360.0, at, "angles are in degrees and must lie in [-360, 360]")
 
 
 def check_steps(steps: int, at: str) -> None:
@@ -443,7 +502,7 @@ def check_dataset_name(name: str, at: str) -> None:
              "starting with a letter or digit")
 
 
-def check_factor(factor: str, allowed: tuple[str, ...] = RENDER_SETS) -> str:
+def check_factor(factor: str, allowed: tuple[str, ...]) -> str:
     if factor not in allowed:
         raise ConfigError(f"unknown factor {_show(factor)}; choose one of: {', '.join(allowed)}")
     return factor

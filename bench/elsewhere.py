@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from config import FACTORS, RENDER_SETS, MeshCounts, MeshSource, load_params  # noqa: E402
+from config import MeshCounts, MeshSource, load_params  # noqa: E402
 
 GROUPS = 12  # training sweeps per type on the one training mesh: enough to fit the mapping curves
 TEST_GROUPS = 24
@@ -70,7 +70,7 @@ def main() -> None:
     os.chdir(args.work)  # data/, metrics/ and plots/ of the run live here
 
     start = time.perf_counter()
-    for render_set_name in RENDER_SETS:
+    for render_set_name in ds.render_sets:
         render_set(params, RenderJob(dataset=name, factor=render_set_name, out=ds.render_dir(render_set_name)))
     pack_dataset(ds, params.shard, progress=True)
     built = time.perf_counter() - start
@@ -88,11 +88,12 @@ def main() -> None:
 
 def markdown(metrics: dict) -> str:
     tied, names = metrics["tied"], metrics["mesh_names"]
-    meshes = sorted({m for f in FACTORS for m in tied[f]["per_mesh"]}, key=int)
-    rows = ["| mesh | " + " | ".join(FACTORS) + " |", "|---|" + "---|" * len(FACTORS)]
+    factors = list(tied)
+    meshes = sorted({m for f in factors for m in tied[f]["per_mesh"]}, key=int)
+    rows = ["| mesh | " + " | ".join(factors) + " |", "|---|" + "---|" * len(factors)]
     for m in meshes:
-        rows.append(f"| {names.get(m, m)} | " + " | ".join(_cell(tied[f]["per_mesh"].get(m)) for f in FACTORS) + " |")
-    rows.append("| **mean over meshes** | " + " | ".join(f"**{tied[f]['per_mesh_mean']:.3f}**" for f in FACTORS) + " |")
+        rows.append(f"| {names.get(m, m)} | " + " | ".join(_cell(tied[f]["per_mesh"].get(m)) for f in factors) + " |")
+    rows.append("| **mean over meshes** | " + " | ".join(f"**{tied[f]['per_mesh_mean']:.3f}**" for f in factors) + " |")
     return "\n".join(rows)
 
 

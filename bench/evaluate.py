@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import FACTORS, load_params  # noqa: E402
+from config import load_params  # noqa: E402
 from evaluate import disentanglement as dis  # noqa: E402
 from evaluate import figures  # noqa: E402
 from evaluate.encode import encode, reconstruction_error  # noqa: E402
@@ -34,7 +34,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build(params.model.arch, size, params.render.channels, params.model.latents).eval()
     k = ds.steps
-    n_train = sum(ds.groups[f] for f in FACTORS) * k
+    n_train = sum(ds.groups[f] for f in ds.factors) * k
     n_test = 4 * ds.test_groups * k + ds.iid.test * ds.iid.group_size
     n_iid = ds.iid.test * ds.iid.group_size
     images = lambda n: rng.integers(0, 256, (n, size, size), dtype=np.uint8)  # noqa: E731
@@ -63,7 +63,7 @@ def main() -> None:
     labels[:, 0] = np.linspace(-90, 90, k)
     sweeps = [(images(k), labels) for _ in range(ds.test_groups)]
     timed(f"re-rendering, one factor ({ds.test_groups} sweeps x {ev.rerender_sources} sources x {k})",
-          lambda: summarise(rerender_sweeps(model, sweeps, "azimuth", mapping, (-90, 90), ev.rerender_sources)))
+          lambda: summarise(rerender_sweeps(model, sweeps, mapping, 0, (-90, 90), ev.rerender_sources)))
     with tempfile.TemporaryDirectory() as tmp:
         timed("one traversal figure", lambda: figures.traversal(model, images(4), mapping, "azimuth", (-90, 90),
                                                                 ev.traversal_steps, Path(tmp) / "t.png", "bench"))

@@ -53,12 +53,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         catalog = build_meshes(ds, params.seed, Path(tmp) / "faces", count=args.meshes)
         meshes = {i: str(catalog.path(i)) for i in range(len(catalog))}
-        tasks = [[Frame("test", m, k, m, *(float(rng.uniform(*ds.ranges[f])) for f in ("azimuth", "elevation", "light")))
+        tasks = [[Frame("test", m, k, m, tuple(float(rng.uniform(*ds.ranges[f])) for f in ds.factors))
                   for k in range(args.frames)] for m in meshes]
 
         def spec(fill: str, bounces: int, samples: int) -> SceneSpec:
             render = dataclasses.replace(params.render, max_bounces=bounces, samples=samples)
-            return SceneSpec(render, ds.camera, dataclasses.replace(ds.light, fill=fill), params.seed)
+            return SceneSpec(render, ds.camera, dataclasses.replace(ds.light, fill=fill), params.seed, ds.kinds)
 
         times = {name: [] for name in SETTINGS}
         images = {}

@@ -84,7 +84,7 @@ def main() -> None:
 
         def tasks(settings, name):
             (work / name).mkdir(exist_ok=True)
-            spec = SceneSpec(settings, ds.camera, ds.light, params.seed)
+            spec = SceneSpec(settings, ds.camera, ds.light, params.seed, ds.kinds)
             return [SweepTask(spec, {f.mesh: str(catalog.path(f.mesh).resolve()) for f in s.frames}, s.frames,
                               str(work / name)) for s in sweeps]
 

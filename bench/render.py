@@ -40,7 +40,7 @@ def _floor_task(task) -> int:
         path = task.meshes[frame.mesh]
         if scene.mesh_key != path:
             scene.set_mesh(read_ply(path), key=path)
-        scene.set_pose(*frame.angles)
+        scene.set_state(scene.spec.state(frame.values))
         scene.render_only()
     return len(task.frames)
 
@@ -61,7 +61,7 @@ def _interleaved_task(task) -> tuple[float, float]:
         for first in ((k % 2 == 0), (k % 2 == 1)):
             start = time.perf_counter()
             if first:
-                scene.set_pose(*frame.angles)
+                scene.set_state(scene.spec.state(frame.values))
                 scene.render_only()
                 bare += time.perf_counter() - start
             else:
@@ -103,7 +103,7 @@ def main() -> None:
         catalog = ensure_meshes(ds, params.seed)
         sweeps = plan(PlanRequest(ds, "light", params.seed, catalog.ids("train"), catalog.ids("test"),
                                   groups=args.groups, steps=args.steps))
-        spec = SceneSpec(settings, ds.camera, ds.light, params.seed)
+        spec = SceneSpec(settings, ds.camera, ds.light, params.seed, ds.kinds)
         tasks = [SweepTask(spec, {f.mesh: str(catalog.path(f.mesh).resolve()) for f in s.frames}, s.frames, "")
                  for s in sweeps]
         frames = sum(len(s.frames) for s in sweeps)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from config import FACTORS, parse_params  # noqa: E402
+from config import parse_params  # noqa: E402
 
 
 def override(raw: dict, assignment: str) -> dict:
@@ -65,14 +65,15 @@ def main() -> None:
                            resume=out / "resume.pt", live_dir=paths.live_dir))
     minutes = (time.perf_counter() - start) / 60
     m = evaluate_model(params, args.dataset, args.model, paths)
-    ssim = {f: m["rerender"][f]["within_half"]["ssim"] for f in FACTORS}
-    row = (f"| {name} | {minutes:.1f} | " + " | ".join(f"{m['tied'][f]['spearman']:.3f}" for f in FACTORS)
-           + f" | {m['reconstruction']['mse']:.5f} | " + " | ".join(f"{ssim[f]:.3f}" for f in FACTORS)
+    factors = params.dataset(args.dataset).factor_names
+    ssim = {f: m["rerender"][f]["within_half"]["ssim"] for f in factors}
+    row = (f"| {name} | {minutes:.1f} | " + " | ".join(f"{m['tied'][f]['spearman']:.3f}" for f in factors)
+           + f" | {m['reconstruction']['mse']:.5f} | " + " | ".join(f"{ssim[f]:.3f}" for f in factors)
            + f" | **{min(ssim.values()):.3f}** |")
     table = ROOT / "tmp" / "tune" / f"{args.dataset}.md"
     if not table.exists():
-        table.write_text(f"| run | train min | {' | '.join(f'|rho| {f}' for f in FACTORS)} | recon MSE | "
-                         f"{' | '.join(f'SSIM {f}' for f in FACTORS)} | SSIM min |\n|---|" + "---|" * 9 + "\n")
+        table.write_text(f"| run | train min | {' | '.join(f'|rho| {f}' for f in factors)} | recon MSE | "
+                         f"{' | '.join(f'SSIM {f}' for f in factors)} | SSIM min |\n|---|" + "---|" * (3 + 2 * len(factors)) + "\n")
     with open(table, "a") as fh:
         fh.write(row + "\n")
     print(row)

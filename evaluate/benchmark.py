@@ -23,26 +23,30 @@ import numpy as np
 
 import artifacts
 import durable
-from config import FACTORS, Params
+from config import Params
 from evaluate.report import NAMES, dig, load_metrics
-from evaluate.run import EvalPaths, evaluate_model
+from evaluate.run import EvalPaths, evaluate_model, gif_factors
 
 RHO = "\\|ρ\\| {}"
 """Column of a factor's |Spearman| (pipes escaped for markdown tables)."""
-METRICS = (
-    # (column, path into the metrics JSON); "tied" is the tied (DC-IGN, GVAE) or best single latent
-    *[(RHO.format(f), ("tied", f, "spearman")) for f in FACTORS],
-    ("MIG", ("disentanglement", "mig")),
-    ("DCI D", ("disentanglement", "dci", "disentanglement")),
-    ("DCI C", ("disentanglement", "dci", "completeness")),
-    ("DCI I", ("disentanglement", "dci", "informativeness_test")),
-    ("SAP", ("disentanglement", "sap")),
-    ("FactorVAE", ("disentanglement", "factor_vae", "eval_accuracy")),
-    ("BetaVAE", ("disentanglement", "beta_vae", "eval_accuracy")),
-    ("recon MSE", ("reconstruction", "mse")),
-    *[(f"SSIM {f}", ("rerender", f, "within_half", "ssim")) for f in FACTORS],
-)
-"""Columns of the ranking table. SSIM: re-render against Blender within half the factor's range."""
+
+
+def metric_columns(factors: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Columns of the ranking table, as (column, path into the metrics JSON), for a dataset's factors.
+    "tied" is the tied (DC-IGN, GVAE) or best single latent. SSIM: re-render against Blender within half
+    the factor's range."""
+    return (
+        *[(RHO.format(f), ("tied", f, "spearman")) for f in factors],
+        ("MIG", ("disentanglement", "mig")),
+        ("DCI D", ("disentanglement", "dci", "disentanglement")),
+        ("DCI C", ("disentanglement", "dci", "completeness")),
+        ("DCI I", ("disentanglement", "dci", "informativeness_test")),
+        ("SAP", ("disentanglement", "sap")),
+        ("FactorVAE", ("disentanglement", "factor_vae", "eval_accuracy")),
+        ("BetaVAE", ("disentanglement", "beta_vae", "eval_accuracy")),
+        ("recon MSE", ("reconstruction", "mse")),
+        *[(f"SSIM {f}", ("rerender", f, "within_half", "ssim")) for f in factors],
+    )
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def summary(params: Params, dataset: str, root: Path) -> dict[str, dict[str, tup
     for model in params.train.models:
         runs = [load_metrics(Run(dataset, model, s).files(root).metrics) for s in params.train.seeds]
         out[model] = {}
-        for column, path in METRICS:
+        for column, path in metric_columns(params.dataset(dataset).factor_names):
             values = np.array([dig(m, path) for m in runs], dtype=np.float64)  # None -> nan
             out[model][column] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
     return out
@@ -109,22 +113,25 @@ def write_benchmark_report(params: Params, dataset: str, root: Path | str = ".",
 
 
 def azimuth_figure(params: Params, dataset: str, root: Path, out: Path) -> Path:
-    """One held-out test image, its azimuth re-rendered by each model (first seed)."""
+    """One held-out test image, its azimuth (the camera-azimuth factor, or the first) re-rendered by each
+    model (first seed)."""
     from evaluate import figures
     from evaluate.mapping import load_mapping
     from model.checkpoint import load_model
     from pipeline.loader import open_split
 
+    ds = params.dataset(dataset)
+    factor = gif_factors(ds)[0]
     models = {}
     for model in params.train.models:
         paths = Run(dataset, model, params.train.seeds[0]).paths(params, root)
         net, _ = load_model(paths.checkpoint)
-        models[NAMES[model]] = (net, {"azimuth": load_mapping(paths.mapping, "azimuth")})
-    test = open_split(root / params.dataset(dataset).shard_dir(), "test")
-    image = next(test.sweeps("azimuth"))[0][0]
-    return figures.comparison({"azimuth": image}, models, {"azimuth": tuple(params.dataset(dataset).ranges["azimuth"])},
+        models[NAMES[model]] = (net, {factor: load_mapping(paths.mapping, factor)})
+    test = open_split(root / ds.shard_dir(), "test")
+    image = next(test.sweeps(factor))[0][0]
+    return figures.comparison({factor: image}, models, {factor: tuple(ds.ranges[factor])},
                               params.evaluate.traversal_steps, out,
-                              f"{dataset}: one held-out image re-rendered across azimuth by each model (seed "
+                              f"{dataset}: one held-out image re-rendered across {factor} by each model (seed "
                               f"{params.train.seeds[0]})")
 
 
@@ -140,19 +147,19 @@ def render_markdown(params: Params, dataset: str, table: dict, figure: Path, min
              f"- β-VAE's β: {params.train.betavae_beta:g}; every other model's KL weight: {params.train.beta:g}.", ""]
     if minutes is not None:
         lines += [f"Wall time of the runs this invocation did: {minutes:.1f} min.", ""]
-    columns = [c for c, _ in METRICS]
+    columns = [c for c, _ in metric_columns(params.dataset(dataset).factor_names)]
     lines += ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for model, row in table.items():
         cells = [f"{m:.3f} ± {s:.3f}" if c != "recon MSE" else f"{m:.5f} ± {s:.5f}" for c, (m, s) in row.items()]
         lines.append(f"| {NAMES[model]} | " + " | ".join(cells) + " |")
     lines += ["", f"![{dataset}: azimuth re-rendered by each model]({Path('..') / figure})", ""]
-    lines += ranking(table)
+    lines += ranking(table, params.dataset(dataset).factor_names)
     return "\n".join(lines) + "\n"
 
 
-def ranking(table: dict) -> list[str]:
+def ranking(table: dict, factors: tuple[str, ...]) -> list[str]:
     """Where each model ranks on the mean tied |ρ| over factors and on MIG (1 = best)."""
-    mean_rho = {m: float(np.mean([row[RHO.format(f)][0] for f in FACTORS])) for m, row in table.items()}
+    mean_rho = {m: float(np.mean([row[RHO.format(f)][0] for f in factors])) for m, row in table.items()}
     order = sorted(mean_rho, key=lambda m: -mean_rho[m])
     lines = ["| rank | model | mean \\|ρ\\| over factors | MIG |", "|---:|---|---:|---:|"]
     for i, m in enumerate(order, 1):

@@ -22,7 +22,7 @@ class Encoded:
     """Encoder means of a set of sweeps, flattened: row n belongs to sweep `group[n]`."""
 
     codes: np.ndarray  # float64 [N, L]
-    labels: np.ndarray  # float32 [N, 3], FACTORS order, degrees
+    labels: np.ndarray  # float32 [N, F], the dataset's factor order
     mesh: np.ndarray  # int [N]
     group: np.ndarray  # int [N]
 

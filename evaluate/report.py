@@ -16,7 +16,7 @@ import numpy as np
 
 import artifacts
 import durable
-from config import FACTORS, SWEEPS, Params
+from config import Params
 from evaluate.run import EvalPaths, EvaluateError
 
 NAMES = {"dcign": "DC-IGN", "vae": "baseline VAE", "betavae": "β-VAE", "adagvae": "Ada-GVAE",
@@ -61,12 +61,13 @@ def comparison_figure(params: Params, dataset: str, paths: dict[str, EvalPaths],
     from pipeline.loader import open_split
 
     models = {}
+    ds = params.dataset(dataset)
     for m, p in paths.items():
         model, _ = load_model(p.checkpoint)
-        models[NAMES[m]] = (model, {f: load_mapping(p.mapping, f) for f in FACTORS})
+        models[NAMES[m]] = (model, {f: load_mapping(p.mapping, f) for f in ds.factors})
     test = open_split(paths[MODELS[0]].shard_dir, "test")
-    inputs = {f: next(test.sweeps(f))[0][0] for f in FACTORS}
-    ranges = {f: tuple(params.dataset(dataset).ranges[f]) for f in FACTORS}
+    inputs = {f: next(test.sweeps(f))[0][0] for f in ds.factors}
+    ranges = {f: tuple(ds.ranges[f]) for f in ds.factors}
     return figures.comparison(inputs, models, ranges, params.evaluate.traversal_steps, out,
                               f"{dataset}: entangled (baseline, best single latent) vs disentangled (DC-IGN)")
 
@@ -97,7 +98,7 @@ def claims(metrics: dict[str, dict]) -> list[tuple[str, bool]]:
     out = _tied_against(metrics, "tied", "> baseline's best single latent")
     out.append((f"MIG: DC-IGN {_f(d['disentanglement']['mig'])} > baseline {_f(v['disentanglement']['mig'])}",
                 d["disentanglement"]["mig"] > v["disentanglement"]["mig"]))
-    for f in FACTORS:
+    for f in d["tied"]:
         ratio = d["rerender"][f]["within_half"]["ratio_to_reconstruction"]
         out.append((f"{f}: DC-IGN re-rendering MSE within half the range = {_f(ratio, 2)}x reconstruction MSE "
                     f"(<= {RERENDER_LIMIT:g}x)", ratio is not None and ratio <= RERENDER_LIMIT))
@@ -113,7 +114,7 @@ def _tied_against(metrics: dict[str, dict], baseline: str, wording: str) -> list
     """Per factor and measure: DC-IGN's tied latent against the baseline's `tied` latent or `probe`."""
     d, v = metrics["dcign"]["tied"], metrics["vae"][baseline]
     return [(f"{f}: DC-IGN tied-latent {key} {_f(d[f][key])} {wording} {_f(v[f][key])}", d[f][key] > v[f][key])
-            for f in FACTORS for key in ("spearman", "r2")]
+            for f in d for key in ("spearman", "r2")]
 
 
 def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figure: Path, report: Path) -> str:
@@ -140,7 +141,7 @@ def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figu
               "polynomial regression latent -> value fitted on training sweeps. DC-IGN: the latent it owns; baseline: "
               "the latent varying most over training sweeps of that factor; probe: linear regression on all latents.", ""]
     rows = []
-    for f in FACTORS:
+    for f in ds.factors:
         rows.append([f, f"z{d['tied'][f]['latent']}", d["tied"][f]["spearman"], d["tied"][f]["r2"],
                      f"z{v['tied'][f]['latent']}", v["tied"][f]["spearman"], v["tied"][f]["r2"],
                      v["probe"][f]["spearman"], v["probe"][f]["r2"], d["probe"][f]["spearman"], d["probe"][f]["r2"]])
@@ -151,9 +152,10 @@ def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figu
               "Within sweeps of one type, the spread (std) of the latents owned by everything else, relative to their "
               "spread over all test images: 0 = perfectly invariant.", ""]
     lines += _table(["sweep type", *[NAMES[m] for m in MODELS]],
-                    [[s, *[metrics[m]["invariance"].get(s, {}).get("mean") for m in MODELS]] for s in SWEEPS])
+                    [[s, *[metrics[m]["invariance"].get(s, {}).get("mean") for m in MODELS]] for s in ds.sweeps])
 
-    lines += ["", f"## Disentanglement metrics (iid test set, factors in {d['factor_bins']} equal-width bins)", "",
+    lines += ["", f"## Disentanglement metrics (iid test set, factors in {d['factor_bins']} equal-width bins, "
+              "identity as one class per mesh)", "",
               "disentanglement_lib definitions; the i.i.d. set is split 2:1 into train/test parts (see "
               "`evaluate/disentanglement.py`).", ""]
     keys = [("MIG", ("mig",)), ("DCI disentanglement", ("dci", "disentanglement")),
@@ -170,34 +172,34 @@ def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figu
               "|target - source| as a fraction of the factor's range.", ""]
     rows = []
     for m in MODELS:
-        for f in FACTORS:
+        for f in ds.factors:
             r = metrics[m]["rerender"][f]
             rows.append([NAMES[m], f, r["reconstruction"]["mse"], r["within_half"]["mse"],
                          r["within_half"]["ratio_to_reconstruction"], r["mse"], r["reconstruction"]["ssim"], r["ssim"],
                          *[b["mse"] for b in r["by_distance"].values()]])
-    bins = list(d["rerender"][FACTORS[0]]["by_distance"])
+    bins = list(d["rerender"][ds.factor_names[0]]["by_distance"])
     lines += _table(["model", "factor", "recon MSE", "MSE ≤ half range", "ratio", "MSE all", "recon SSIM", "SSIM all",
                      *[f"MSE d∈{b}" for b in bins]], rows)
 
     lines += ["", "## Figures", "", f"![comparison]({rel(figure)})", ""]
     for m in MODELS:
         lines += [f"### {NAMES[m]}", ""]
-        for name in ["latent-vs-truth", *[f"traversal-{f}" for f in FACTORS], "rerender", "training-curves"]:
+        for name in ["latent-vs-truth", *[f"traversal-{f}" for f in ds.factors], "rerender", "training-curves"]:
             lines.append(f"![{name}]({plots(m) / (name + '.png')})")
         lines.append("")
 
     lines += ["## Parameters and data", ""]
     s = d["sizes"]
     lines += [f"- images: {s['image_size']}x{s['image_size']}, {s['channels']} channel(s); latents: {d['latents']} "
-              f"(owned per factor: {dict(params.model.owned)}), architecture `{params.model.arch}`"
+              f"(owned per factor: {params.owned(dataset)}), architecture `{params.model.arch}`"
               + (", mirror-equivariant encoder (both models; not in the paper)" if params.model.mirror else ""),
-              f"- ranges (degrees): " + ", ".join(f"{f} {list(ds.ranges[f])}" for f in FACTORS),
+              "- factors: " + ", ".join(f"{f} ({k}) {list(ds.ranges[f])}" for f, k in ds.factors.items()),
               f"- meshes: {ds.meshes.train} train, {ds.meshes.test} test; {ds.steps} frames per sweep",
               f"- training sweeps: {s['train_sweeps']} (+ intrinsic); test sweeps: {s['test_sweeps']}",
               f"- test images: {s['test_images']}; iid test images: {s['iid_test_images']}",
               f"- training steps: DC-IGN {d['sizes']['train_steps']}, baseline {v['sizes']['train_steps']}; "
               f"train params: lr {params.train.lr}, beta {params.train.beta}, clamp {params.train.clamp}, "
-              f"pull {params.train.pull}, mix {dict(params.train.mix)}, free bits {params.train.free_bits}, "
+              f"pull {params.train.pull}, mix {params.mix(dataset)}, free bits {params.train.free_bits}, "
               f"warm start {params.train.warm_start}, VAE step every {params.train.vae_every or 'never'}, "
               f"intrinsic KL weight {params.train.beta_intrinsic}",
               f"- evaluate params: {dict(vars(params.evaluate))}", ""]

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 import artifacts
-from config import FACTORS, UserError, check_factor
+from config import UserError
 from evaluate.encode import as_float, decode, encode
 from evaluate.mapping import FactorMapping
 
@@ -57,11 +57,11 @@ def source_frames(steps: int, sources: int) -> np.ndarray:
     return np.unique(np.linspace(0, steps - 1, min(sources, steps)).round().astype(int))
 
 
-def rerender_sweeps(model, sweeps: Iterable[tuple[np.ndarray, np.ndarray]], factor: str, mapping: FactorMapping,
+def rerender_sweeps(model, sweeps: Iterable[tuple[np.ndarray, np.ndarray]], mapping: FactorMapping, col: int,
                     value_range: tuple[float, float], sources: int = 4) -> dict[str, np.ndarray]:
-    """Per (source, target) pair of each sweep: `distance` (fraction of the range), `mse`, `ssim`; and
-    per frame: `recon_mse`, `recon_ssim` of the plain reconstruction."""
-    col = FACTORS.index(factor)
+    """Per (source, target) pair of each sweep of one factor (its labels in column `col`): `distance`
+    (fraction of the range), `mse`, `ssim`; and per frame: `recon_mse`, `recon_ssim` of the plain
+    reconstruction."""
     width = (value_range[1] - value_range[0]) or 1.0
     out: dict[str, list] = {k: [] for k in ("distance", "mse", "ssim", "recon_mse", "recon_ssim")}
     for images, labels in sweeps:
@@ -151,7 +151,6 @@ def rerender_file(image_path: Path | str, checkpoint: Path | str, factor: str, v
     from evaluate.mapping import load_mapping
     from model.checkpoint import load_model
 
-    check_factor(factor, FACTORS)
     if not values:
         raise RerenderError("no --values given; list the target values in degrees, e.g. --values -60 0 60")
     model, meta = load_model(checkpoint)

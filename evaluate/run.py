@@ -1,14 +1,16 @@
 """The evaluate stage for one (dataset, model): checkpoint + shards in; metrics, codes, mapping, figures out.
 
     metrics/<d>-<m>.json          every number (DVC metrics)
-    metrics/<d>-<m>-codes.npz     encoder means of the iid test set: codes [N, L], factors [N, 3], mesh [N]
+    metrics/<d>-<m>-codes.npz     encoder means of the iid test set: codes [N, L], factors [N, F], mesh [N]
     metrics/<d>-<m>-mapping.json  factor -> latent mapping (fitted on training sweeps; `rerender` reads it)
     plots/<d>-<m>/*.png           traversals, latent-vs-truth scatter, re-rendering vs Blender, training curves
 
 Which latent is "tied" to factor f: for DC-IGN and GVAE, the latent(s) it was trained to own
 (`meta.owned[f]`; with several, the one varying most over training sweeps of f is scored); for the
 other models, the single latent varying most over training sweeps of f (the paper's choice for its
-baseline). Everything is chosen or fitted on training sweeps and scored on test meshes only.
+baseline). Everything is chosen or fitted on training sweeps and scored on test meshes only. Every
+factor the dataset declares is scored; the disentanglement metrics also score the identity (the mesh, as
+a categorical factor), as disentanglement_lib scores every ground-truth factor.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from tqdm import tqdm
 
 import artifacts
 import durable
-from config import FACTORS, SWEEPS, Params, UserError
+from config import IID, INTRINSIC, Params, UserError
 from evaluate import disentanglement as dis
 from evaluate import figures
 from evaluate.encode import Encoded, as_float, decode, encode, encode_sweeps, reconstruction_error
@@ -33,6 +35,7 @@ from evaluate.rerender import rerender_sweeps, source_frames, summarise
 from evaluate.tied import best_latent, probe_scores, spearman_abs, tied_scores
 from model.checkpoint import ASSIGNED_KINDS, KINDS
 from pipeline.npzfile import write_npz
+from pipeline.shards import check_declared, read_manifest
 
 MODELS = KINDS
 FIGURE_ROWS = 4
@@ -104,52 +107,59 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     if meta.dataset != dataset and not transfer:
         raise EvaluateError(f"{paths.checkpoint}: trained on '{meta.dataset}', not '{dataset}'; pass the matching --dataset "
                             f"(or --checkpoint {paths.checkpoint} to test it on '{dataset}')")
+    check_declared(read_manifest(paths.shard_dir), ds, paths.shard_dir)
+    factors, col = ds.factor_names, {f: ds.column(f) for f in ds.factor_names}
     train, test = open_split(paths.shard_dir, "train"), open_split(paths.shard_dir, "test")
-    missing = [f for f in FACTORS if train.count(f) == 0 or test.count(f) == 0] + (["iid"] if test.count("iid") == 0 else [])
+    missing = [f for f in factors if train.count(f) == 0 or test.count(f) == 0] + ([IID] if test.count(IID) == 0 else [])
     if missing:
         raise EvaluateError(f"{paths.shard_dir}: no train/test sweeps of {', '.join(missing)}; render them and re-run "
                             f"`python cli.py shard --dataset {dataset}`")
-    _check_fits(meta, next(iter(test.sweeps(FACTORS[0])))[0], paths.checkpoint, paths.shard_dir)
+    unowned = [f for f in factors if meta.kind in ASSIGNED_KINDS and f not in meta.owned]
+    if unowned:
+        raise EvaluateError(f"{paths.checkpoint}: the model owns no latent for factor '{unowned[0]}' of '{dataset}' (it "
+                            f"owns {', '.join(meta.owned)}); evaluate it on a dataset that declares its factors")
+    _check_fits(meta, next(iter(test.sweeps(factors[0])))[0], paths.checkpoint, paths.shard_dir)
     # Every check before the first write: a refused evaluation leaves no mapping or metrics behind.
     iid_images, iid_labels, iid_mesh = test.all_images("iid")
     if len(iid_images) < MIN_IID:
         raise EvaluateError(f"{paths.shard_dir}: only {len(iid_images)} iid test images; the disentanglement metrics "
                             f"need at least {MIN_IID}: raise datasets.{dataset}.iid.test and re-render the iid set")
-    ranges = {f: tuple(ds.ranges[f]) for f in FACTORS}
-    classes = dis.discretize_factors(iid_labels, ev.factor_bins, [ranges[f] for f in FACTORS])
+    ranges = {f: tuple(ds.ranges[f]) for f in factors}
+    classes = np.concatenate([dis.discretize_factors(iid_labels, ev.factor_bins, [ranges[f] for f in factors]),
+                              np.unique(iid_mesh, return_inverse=True)[1].reshape(-1, 1)], axis=1)
     if all(len(np.unique(c)) < 2 for c in classes.T):
         raise EvaluateError(f"{paths.shard_dir}: no factor varies across the {len(iid_images)} iid test images (all in "
                             f"one of evaluate.factor_bins); raise datasets.{dataset}.iid.test and re-render the iid set")
     bar = tqdm(total=7, desc=f"evaluate {dataset}-{model_name}", unit="part", disable=not progress)
 
     # 1. codes of training sweeps: tied-latent choice, regressions, mapping
-    train_enc = {f: encode_sweeps(model, train.sweeps(f)) for f in FACTORS}
-    test_enc = {s: encode_sweeps(model, test.sweeps(s)) for s in SWEEPS if test.count(s)}
+    train_enc = {f: encode_sweeps(model, train.sweeps(f)) for f in factors}
+    test_enc = {s: encode_sweeps(model, test.sweeps(s)) for s in ds.sweeps if test.count(s)}
     if meta.kind in ASSIGNED_KINDS:
-        mapped = {f: list(meta.owned[f]) for f in FACTORS}
-        scored = {f: best_latent(train_enc[f].codes, train_enc[f].group, mapped[f]) for f in FACTORS}
+        mapped = {f: list(meta.owned[f]) for f in factors}
+        scored = {f: best_latent(train_enc[f].codes, train_enc[f].group, mapped[f]) for f in factors}
     else:
-        scored = {f: best_latent(train_enc[f].codes, train_enc[f].group) for f in FACTORS}
-        mapped = {f: [scored[f]] for f in FACTORS}
-    mappings = {f: FactorMapping.fit(train_enc[f].labels[:, FACTORS.index(f)], train_enc[f].codes, mapped[f],
-                                     ranges[f], ev.mapping_bins) for f in FACTORS}
+        scored = {f: best_latent(train_enc[f].codes, train_enc[f].group) for f in factors}
+        mapped = {f: [scored[f]] for f in factors}
+    mappings = {f: FactorMapping.fit(train_enc[f].labels[:, col[f]], train_enc[f].codes, mapped[f],
+                                     ranges[f], ev.mapping_bins) for f in factors}
     save_mappings(paths.mapping, dataset, model_name, mappings)
     bar.update()
 
     # 2. tied latents and the linear probe
     tied, probe = {}, {}
-    for f in FACTORS:
-        col, a, b = FACTORS.index(f), train_enc[f], test_enc[f]
-        tied[f] = {"latent": scored[f], **tied_scores(a.codes[:, scored[f]], a.labels[:, col],
-                                                       b.codes[:, scored[f]], b.labels[:, col])}
-        probe[f] = probe_scores(a.codes, a.labels[:, col], b.codes, b.labels[:, col])
+    for f in factors:
+        c, a, b = col[f], train_enc[f], test_enc[f]
+        tied[f] = {"latent": scored[f], **tied_scores(a.codes[:, scored[f]], a.labels[:, c],
+                                                       b.codes[:, scored[f]], b.labels[:, c])}
+        probe[f] = probe_scores(a.codes, a.labels[:, c], b.codes, b.labels[:, c])
     bar.update()
 
     # Per mesh, on test meshes; a transfer run never saw any mesh of this dataset, so it scores them all.
-    for f in FACTORS:
+    for f in factors:
         parts = [test_enc[f]] + ([train_enc[f]] if transfer else [])
         per_mesh = per_mesh_spearman(np.concatenate([e.codes[:, scored[f]] for e in parts]),
-                                     np.concatenate([e.labels[:, FACTORS.index(f)] for e in parts]),
+                                     np.concatenate([e.labels[:, col[f]] for e in parts]),
                                      np.concatenate([e.mesh for e in parts]))
         tied[f].update(per_mesh=per_mesh, per_mesh_mean=float(np.mean(list(per_mesh.values()))))
 
@@ -168,18 +178,18 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     iid_codes = encode(model, iid_images)
     sizes = dis.MetricSizes(train=ev.votes_train, eval=ev.votes_eval)
     disentangle = dis.all_metrics(iid_codes, classes, params.seed, sizes)
-    disentangle["factors_used"] = ",".join(FACTORS[j] for j in disentangle["factors_used"])
+    disentangle["factors_used"] = ",".join((*factors, INTRINSIC)[j] for j in disentangle["factors_used"])
     _write_npz(paths.codes, codes=iid_codes.astype(np.float32), factors=iid_labels.astype(np.float32),
                mesh=iid_mesh.astype(np.int32))
     bar.update()
 
     # 6. re-rendering against Blender's ground truth
-    rerender = {f: summarise(rerender_sweeps(model, ((im, lab) for im, lab, _ in test.sweeps(f)), f, mappings[f],
-                                             ranges[f], ev.rerender_sources)) for f in FACTORS}
+    rerender = {f: summarise(rerender_sweeps(model, ((im, lab) for im, lab, _ in test.sweeps(f)), mappings[f],
+                                             col[f], ranges[f], ev.rerender_sources)) for f in factors}
     bar.update()
 
     # 7. figures
-    _figures(params, dataset, model_name, model, test, test_enc, mappings, scored, ranges, paths)
+    _figures(params, ds, model_name, model, test, test_enc, mappings, scored, paths)
     bar.update()
     bar.close()
 
@@ -187,7 +197,7 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
         "dataset": dataset, "model": model_name, "kind": meta.kind, "latents": meta.latents,
         "trained_on": meta.dataset, "checkpoint": paths.checkpoint.as_posix(), "mesh_names": mesh_names(ds),
         "factor_bins": ev.factor_bins, "sklearn_version": sklearn.__version__,
-        "sizes": {"train_sweeps": {f: train.count(f) for f in FACTORS}, "test_sweeps": {s: test.count(s) for s in SWEEPS},
+        "sizes": {"train_sweeps": {f: train.count(f) for f in factors}, "test_sweeps": {s: test.count(s) for s in ds.sweeps},
                   "test_images": int(len(images)), "iid_test_images": int(len(iid_images)),
                   "image_size": int(meta.size), "channels": int(meta.channels), "train_steps": int(meta.step)},
         "reconstruction": recon,
@@ -224,38 +234,45 @@ def _check_fits(meta, images: np.ndarray, checkpoint: Path, shard_dir: Path) -> 
                             "checkpoint's render.size and render.color")
 
 
-def _figures(params, dataset, model_name, model, test, test_enc, mappings, scored, ranges, paths: EvalPaths) -> None:
-    title = f"{dataset} {model_name}"
+def _figures(params, ds, model_name, model, test, test_enc, mappings, scored, paths: EvalPaths) -> None:
+    title = f"{ds.name} {model_name}"
     ev = params.evaluate
-    for f in FACTORS:
+    for f in ds.factors:
         firsts = np.stack([im[0] for im, _, _ in _take(test.sweeps(f), FIGURE_ROWS)])
-        figures.traversal(model, firsts, mappings[f], f, ranges[f], ev.traversal_steps,
+        figures.traversal(model, firsts, mappings[f], f, ds.ranges[f], ev.traversal_steps,
                           paths.plots / f"traversal-{f}.png", title)
     points = {}
-    for f in FACTORS:
+    for f in ds.factors:
         enc: Encoded = test_enc[f]
-        points[f] = (enc.labels[:, FACTORS.index(f)], enc.codes[:, scored[f]], scored[f])
+        points[f] = (enc.labels[:, ds.column(f)], enc.codes[:, scored[f]], scored[f])
     figures.scatter(points, paths.plots / "latent-vs-truth.png", f"{title}: tied latent vs ground truth (test meshes)")
     rows = []
-    for f in FACTORS:
+    for f in ds.factors:
         for images, labels, mesh in _take(test.sweeps(f), max(1, FIGURE_ROWS // 2)):
             cols = source_frames(len(images), ev.traversal_steps)
             src = len(images) // 2
             code = encode(model, images[src:src + 1])
-            moved = decode(model, mappings[f].apply(np.repeat(code, len(cols), axis=0), labels[cols, FACTORS.index(f)]))
-            rows.append((f"{f}, mesh {int(mesh[0])}", as_float(images[cols]), moved, labels[cols, FACTORS.index(f)]))
+            moved = decode(model, mappings[f].apply(np.repeat(code, len(cols), axis=0), labels[cols, ds.column(f)]))
+            rows.append((f"{f}, mesh {int(mesh[0])}", as_float(images[cols]), moved, labels[cols, ds.column(f)]))
     figures.rerender_vs_truth(rows, paths.plots / "rerender.png",
                               f"{title}: middle frame re-rendered to each value vs Blender (columns: that sweep's value)")
-    # The animation of the README: one held-out head (the first test sweep's mesh) turning, then relit.
+    # The animation of the README: one held-out head (the first test sweep's mesh) turning, then relit
+    # (the factors of those kinds; a dataset without them shows its first two factors).
     clips = []
-    for f in ("azimuth", "light"):
+    for f in gif_factors(ds):
         images, labels, _ = next(iter(test.sweeps(f)))
         src = len(images) // 2
         code = encode(model, images[src:src + 1])
-        moved = decode(model, mappings[f].apply(np.repeat(code, len(images), axis=0), labels[:, FACTORS.index(f)]))
+        moved = decode(model, mappings[f].apply(np.repeat(code, len(images), axis=0), labels[:, ds.column(f)]))
         clips.append(figures.side_by_side(as_float(images), moved))
     figures.save_gif(np.concatenate(clips), paths.plots / "rerender.gif", size=192, ms=120)
     figures.training_curves(paths.live_dir, paths.plots / "training-curves.png", f"{title}: training (DVCLive)")
+
+
+def gif_factors(ds) -> list[str]:
+    """The factors the re-render animation shows: camera azimuth then light azimuth, where declared."""
+    chosen = [f for kind in ("camera_azimuth", "light_azimuth") for f, k in ds.factors.items() if k == kind]
+    return chosen or list(ds.factor_names[:2])
 
 
 def _take(iterator, n: int) -> list:

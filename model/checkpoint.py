@@ -16,6 +16,7 @@ import torch
 
 import durable
 from config import MODEL_KINDS, ModelConfig, UserError
+from model.latents import paper_flips
 from model.nets import VAE, from_config
 
 FORMAT = 1
@@ -50,17 +51,24 @@ class ModelMeta:
     channels: int
     latents: int
     owned: dict[str, list[int]]
-    """Latent indices per factor in FACTORS; all other latents are intrinsic."""
+    """Latent indices per factor, in the dataset's factor order; all other latents are intrinsic."""
     step: int
     """Optimiser steps done."""
     config: ModelConfig
+    flips: dict[str, int] = dataclasses.field(default_factory=dict)
+    """How a horizontal flip acts on each factor (its kind's); stored only when not the paper's factors'
+    (`model.latents.paper_flips`), so the paper's checkpoints keep their bytes."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "config": stored_config(self.config)}
+        out = {**dataclasses.asdict(self), "config": stored_config(self.config)}
+        if self.flips == paper_flips(self.owned):
+            del out["flips"]
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ModelMeta":
-        return cls(**{**raw, "config": ModelConfig(**raw["config"])})
+        flips = raw.get("flips") or paper_flips(raw["owned"]) or {}
+        return cls(**{**raw, "config": ModelConfig(**raw["config"]), "flips": flips})
 
 
 def save(path: Path | str, state: dict[str, Any]) -> None:
@@ -86,7 +94,7 @@ def load(path: Path | str, device: str | torch.device = "cpu") -> dict[str, Any]
 
 def model_from_state(state: dict[str, Any], device: str | torch.device = "cpu") -> tuple[VAE, ModelMeta]:
     meta = ModelMeta.from_dict(state["meta"])
-    model = from_config(meta.config, meta.size, meta.channels)
+    model = from_config(meta.config, meta.size, meta.channels, meta.flips)
     model.load_state_dict(state["model"])
     return model.to(device), meta
 

@@ -19,13 +19,13 @@ z [B, L] back to pixel logits [B, C, H, W] (apply sigmoid for images). Any squar
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from config import ConfigError, ModelConfig
-from model.latents import mirror_parity
+from model.latents import mirror_parity, paper_flips
 
 ARCHS = ("conv4", "paper")
 MIN_SIZE = 16
@@ -88,9 +88,14 @@ def build(arch: str, size: int, channels: int, latents: int, parity: Sequence[in
     return VAE(_PaperEncoder(size, channels, latents), _PaperDecoder(size, channels, latents), parity)
 
 
-def from_config(mc: ModelConfig, size: int, channels: int) -> VAE:
-    """The network `params.yaml`'s `model:` section describes, for images of that size and channels."""
-    parity = mirror_parity(mc.owned, mc.latents) if mc.mirror else None
+def from_config(mc: ModelConfig, size: int, channels: int, flips: Mapping[str, int] | None = None) -> VAE:
+    """The network `params.yaml`'s `model:` section describes (`Params.model_for`: `owned` in the dataset's
+    factor order), for images of that size and channels. `flips`: how a horizontal flip acts on each
+    factor (`DatasetConfig.flips`); None = the paper's factors' (`model.latents.paper_flips`)."""
+    flips = paper_flips(mc.owned) if flips is None else flips
+    if mc.mirror and flips is None:
+        raise ConfigError("model.mirror needs each factor's flip; pass the dataset's (DatasetConfig.flips)")
+    parity = mirror_parity(mc.owned, mc.latents, flips) if mc.mirror else None
     return build(mc.arch, size, channels, mc.latents, parity, mc.decoder_width)
 
 

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 import artifacts
-from config import FACTORS, ModelConfig, Params, TrainConfig, UserError
+from config import ModelConfig, Params, TrainConfig, UserError
 from model import checkpoint as ckpt
 from model import distributed
 from model.distributed import World
@@ -226,7 +226,7 @@ def fingerprint(params: Params, job: TrainJob, shard_dir: Path) -> str:
         tc.pop("betavae_beta")
     manifest = shard_dir / "manifest.json"
     blob = json.dumps({"kind": job.kind, "dataset": job.dataset, "seed": params.seed, "train": tc,
-                       "model": ckpt.stored_config(params.model),
+                       "model": ckpt.stored_config(params.model_for(job.dataset)),
                        "data": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None},
                       sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -244,7 +244,8 @@ class Data:
         if self.sweeps is None:
             from pipeline.loader import SweepSampler
 
-            self.sweeps = SweepSampler(self.job.shard_dir, "train", mix=self.params.train.mix, seed=self.params.seed)
+            self.sweeps = SweepSampler(self.job.shard_dir, "train", mix=self.params.mix(self.job.dataset),
+                                       seed=self.params.seed)
         return self.sweeps
 
     def image_batches(self):
@@ -266,9 +267,10 @@ class Data:
 
     def image_shape(self) -> tuple[int, int]:
         """(size, channels) of the training images."""
-        from pipeline.shards import read_manifest
+        from pipeline.shards import check_declared, read_manifest
 
         m = read_manifest(self.job.shard_dir)
+        check_declared(m, self.params.dataset(self.job.dataset), self.job.shard_dir)
         if m.image_size[0] != m.image_size[1]:
             raise UserError(f"{self.job.shard_dir}: images are {m.image_size[0]}x{m.image_size[1]}; the model needs "
                             "square images; re-render with a square render.size")
@@ -322,7 +324,8 @@ def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
     every rank calls this; rank 0 writes."""
     if job.kind not in KINDS:
         raise UserError(f"unknown model '{job.kind}'; choose one of: {', '.join(KINDS)}")
-    tc, mc = params.train, params.model
+    tc, mc = params.train, params.model_for(job.dataset)
+    flips = params.dataset(job.dataset).flips()
     world = World.from_env()
     check_split(job.kind, tc, world)
     configure_torch(tc, world)
@@ -330,7 +333,7 @@ def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
     data = Data(params, job)
     size, channels = data.image_shape()
     torch.manual_seed(params.seed)
-    model = from_config(mc, size, channels).to(device)
+    model = from_config(mc, size, channels, flips).to(device)
     fmt = memory_format(mc.arch, device)
     model = model.to(memory_format=fmt)
     optimizer = make_optimizer(model, tc)
@@ -359,7 +362,8 @@ def train(params: Params, job: TrainJob, stop_after: int | None = None) -> Path:
 
         def meta(at: int) -> ckpt.ModelMeta:
             return ckpt.ModelMeta(kind=job.kind, dataset=job.dataset, size=size, channels=channels,
-                                  latents=mc.latents, owned=owned_indices(mc.owned), step=at, config=mc)
+                                  latents=mc.latents, owned=owned_indices(mc.owned), step=at, config=mc,
+                                  flips=flips)
 
         def save(path: Path, at: int) -> None:
             if world.main:

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import yaml
 
-from config import FACTORS, SPLITS, SWEEPS, Params
+import factors as vocabulary
+from config import IID, SPLITS, Params
 
 CARD = "README.md"
 SHEET = "contact-sheet.png"
@@ -58,14 +59,14 @@ def card_text(params: Params, dataset: str, fmt: str, source, stats, commit: str
     parts = [
         "---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n",
         f"# DC-IGN {dataset} ({'Hugging Face datasets' if fmt == 'hf' else 'WebDataset'})\n",
-        f"Renders of {dataset} meshes in sweeps where one scene factor changes (camera azimuth, camera elevation, "
-        "light azimuth) or the identity does, as the DC-IGN paper trained on (Kulkarni et al., NIPS 2015). "
+        f"Renders of {dataset} meshes in sweeps where one scene factor changes ({', '.join(ds.factors)}) "
+        "or the identity does, as the DC-IGN paper trained on (Kulkarni et al., NIPS 2015). "
         f"Exported by `python cli.py export --dataset {dataset} --format {fmt}` from commit `{commit}`.\n",
         f"![A few sweeps of each set: one row per sweep, positions left to right]({SHEET})\n",
         _loading(fmt, tars, channels),
         _factors(ds, stats),
-        _counts(stats, splits),
-        _features(fmt, source, size, channels),
+        _counts(stats, splits, source.manifest.sets),
+        _features(fmt, ds, source, size, channels),
         _render_settings(params, ds, size, channels),
         "## Meshes\n\n" + f"- source: {origin}\n- licence: {licence}\n",
         "## Reproducing\n\n" + f"- seed: {params.seed}\n- commit: `{commit}`\n"
@@ -115,19 +116,20 @@ def _loading(fmt: str, tars: dict[str, int], channels: int) -> str:
 
 
 def _factors(ds, stats) -> str:
-    rows = ["| factor | range in params.yaml (degrees) | range exported |", "|---|---|---|"]
-    for f in FACTORS:
+    rows = ["| factor | kind | range in params.yaml | range exported |", "|---|---|---|---|"]
+    for f, kind in ds.factors.items():
         lo, hi = ds.ranges[f]
-        rows.append(f"| {f} | {lo:g} .. {hi:g} | {stats.low.get(f, float('nan')):g} .. {stats.high.get(f, float('nan')):g} |")
-    return ("## Factors\n\nAngles in degrees (float32). Camera azimuth 0 looks at the object's front; positive "
+        rows.append(f"| {f} | {kind} ({vocabulary.KINDS[kind].unit}) | {lo:g} .. {hi:g} | "
+                    f"{stats.low.get(f, float('nan')):g} .. {stats.high.get(f, float('nan')):g} |")
+    return ("## Factors\n\nValues as float32, in each kind's unit. Camera azimuth 0 looks at the object's front; positive "
             "azimuth moves the camera to the object's left; positive elevation looks down from above; the light's "
             f"azimuth is measured in the {ds.light.frame}'s frame.\n\n" + "\n".join(rows) + "\n")
 
 
-def _counts(stats, splits: list[str]) -> str:
+def _counts(stats, splits: list[str], sets: tuple[str, ...]) -> str:
     rows = ["| split | set | sweeps | images |", "|---|---|---|---|"]
     for split in splits:
-        for name in SWEEPS + ("iid",):
+        for name in sets:
             if (split, name) in stats.images:
                 rows.append(f"| {split} | {name} | {stats.sweeps[(split, name)]:,} | {stats.images[(split, name)]:,} |")
     meshes = ", ".join(f"{len(stats.meshes.get(s, ())):,} in {s}" for s in splits)
@@ -137,16 +139,16 @@ def _counts(stats, splits: list[str]) -> str:
             + "\n".join(rows) + "\n")
 
 
-def _features(fmt: str, source, size, channels: int) -> str:
+def _features(fmt: str, ds, source, size, channels: int) -> str:
 
     h, w = size
     pixels = f"{h}x{w} {'gray' if channels == 1 else 'RGB'} PNG"
     rows = [("image" if fmt == "hf" else "png", pixels),
-            *((f, "float32, degrees") for f in FACTORS),
+            *((f, f"float32, {vocabulary.KINDS[k].unit} ({k})") for f, k in ds.factors.items()),
             ("mesh", "int, mesh id (ids of test meshes never occur in train)"),
             ("mesh_file", "the user's file the mesh was imported from; empty for generated meshes"),
-            ("set", "azimuth, elevation, light (one factor varies), intrinsic (the mesh varies), iid (all drawn "
-                    "independently)"),
+            ("set", f"{', '.join(source.manifest.factors)} (one factor varies), intrinsic (the mesh varies), iid "
+                    "(all drawn independently)"),
             ("sweep", "sweep number, unique within split and set"),
             ("position", "place of the image in its sweep, 0..K-1")]
     if fmt == "webdataset":
@@ -182,8 +184,8 @@ def contact_sheet(source) -> np.ndarray:
     from pipeline.shards import open_shard
 
     rows, names = [], []
-    for name in SWEEPS + ("iid",):
-        if name == "iid" and rows:
+    for name in source.manifest.sets:
+        if name == IID and rows:
             break  # iid groups only where no sweep was rendered at all
         for split in SPLITS:
             entries = source.manifest.select(split, name)

@@ -30,9 +30,9 @@ import numpy as np
 from tqdm import tqdm
 
 import durable
-from config import FACTORS, RENDER_SETS, SPLITS, ConfigError, Params, UserError
+from config import SPLITS, ConfigError, Params, UserError
 from pipeline.card import encode_png, wds_suffix, write_card
-from pipeline.shards import MANIFEST, Manifest, ShardEntry, ShardError, open_shard, read_manifest
+from pipeline.shards import MANIFEST, Manifest, ShardEntry, ShardError, check_declared, open_shard, read_manifest
 
 FORMATS = ("hf", "webdataset")
 MARKER = "export.json"
@@ -128,6 +128,7 @@ def _check_matches_params(params: Params, dataset: str, manifest: Manifest, shar
     if tuple(manifest.image_size) != (size, size) or manifest.channels != channels:
         raise ExportError(f"{shard_dir}: shards are {manifest.image_size[0]}x{manifest.image_size[1]}x{manifest.channels}, "
                           f"params.yaml renders {size}x{size}x{channels} (render.size, render.color); {fix}")
+    check_declared(manifest, params.dataset(dataset), shard_dir)
 
 
 def _read_index(mesh_dir: Path) -> dict | None:
@@ -162,7 +163,7 @@ class Sweep:
     sweep: int
     pngs: list[bytes]
     images: np.ndarray  # uint8 [K, H, W(, C)], as in the shard
-    labels: np.ndarray  # float32 [K, 3], FACTORS order
+    labels: np.ndarray  # float32 [K, F], the manifest's factor order
     mesh: np.ndarray  # int32 [K]
     extras: dict[str, np.ndarray]  # name -> [K, ...]
 
@@ -186,7 +187,7 @@ def iter_sweeps(source: Source, pool: ThreadPoolExecutor) -> Iterator[Sweep]:
 def row_labels(source: Source, sweep: Sweep, k: int) -> dict:
     """The labels of image k of a sweep, as both formats store them (JSON-safe Python values)."""
     mesh = int(sweep.mesh[k])
-    return {**{f: float(sweep.labels[k, i]) for i, f in enumerate(FACTORS)},
+    return {**{f: float(sweep.labels[k, i]) for i, f in enumerate(source.manifest.factors)},
             "mesh": mesh, "mesh_file": source.mesh_files.get(mesh, ""),
             "split": sweep.split, "set": sweep.set, "sweep": sweep.sweep, "position": k}
 
@@ -198,6 +199,8 @@ def row_labels(source: Source, sweep: Sweep, k: int) -> dict:
 class Stats:
     """What the card counts, gathered while exporting."""
 
+    factors: tuple[str, ...] = ()
+    """The label columns (the manifest's factors)."""
     sweeps: dict[tuple[str, str], int] = field(default_factory=dict)
     images: dict[tuple[str, str], int] = field(default_factory=dict)
     meshes: dict[str, set] = field(default_factory=dict)
@@ -209,7 +212,7 @@ class Stats:
         self.sweeps[key] = self.sweeps.get(key, 0) + 1
         self.images[key] = self.images.get(key, 0) + len(sweep.pngs)
         self.meshes.setdefault(sweep.split, set()).update(int(m) for m in sweep.mesh)
-        for i, f in enumerate(FACTORS):
+        for i, f in enumerate(self.factors):
             self.low[f] = min(self.low.get(f, np.inf), float(sweep.labels[:, i].min()))
             self.high[f] = max(self.high.get(f, -np.inf), float(sweep.labels[:, i].max()))
 
@@ -276,7 +279,7 @@ def hf_features(source: Source):
     import datasets
 
     columns = {"image": datasets.Image()}
-    columns.update({f: datasets.Value("float32") for f in FACTORS})
+    columns.update({f: datasets.Value("float32") for f in source.manifest.factors})
     columns.update(mesh=datasets.Value("int32"), mesh_file=datasets.Value("string"), set=datasets.Value("string"),
                    sweep=datasets.Value("int32"), position=datasets.Value("int32"))
     for extra in source.extras:
@@ -386,7 +389,7 @@ def export_dataset(params: Params, dataset: str, fmt: str, out: Path | str, shar
 
 def _write(source: Source, fmt: str, tmp: Path, progress: bool, tar_mb: float, workers: int) -> Stats:
     writer = HfWriter(source, tmp) if fmt == "hf" else WdsWriter(source, tmp, tar_mb)
-    stats = Stats()
+    stats = Stats(source.manifest.factors)
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
             tqdm(total=source.images, unit="img", desc=f"export {source.manifest.dataset} ({fmt})",
                  disable=not progress) as bar:
@@ -417,4 +420,4 @@ def git_commit(root: Path = ROOT) -> str:
 
 
 __all__ = ["FORMATS", "MARKER", "ExportError", "ExportResult", "check_format", "export_dataset", "git_commit",
-           "encode_png", "RENDER_SETS"]
+           "encode_png"]

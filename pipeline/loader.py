@@ -25,20 +25,20 @@ from typing import Iterator, Mapping, NamedTuple
 import numpy as np
 import torch
 
-from config import FACTORS, PASSES, RENDER_SETS, ConfigError
-from pipeline.shards import Shard, iter_shards
+from config import IID, PASSES, ConfigError
+from pipeline.shards import Shard, iter_shards, read_manifest
 
 
 class SweepBatch(NamedTuple):
     images: torch.Tensor  # float32 [K, C, H, W] in [0, 1]
-    labels: torch.Tensor  # float32 [K, 3], FACTORS order, degrees
+    labels: torch.Tensor  # float32 [K, F], the manifest's factor order
     mesh: torch.Tensor  # int64 [K]
     factor: str
 
 
 class ImageBatch(NamedTuple):
     images: torch.Tensor  # float32 [B, C, H, W] in [0, 1]
-    labels: torch.Tensor  # float32 [B, 3]
+    labels: torch.Tensor  # float32 [B, F]
     mesh: torch.Tensor  # int64 [B]
 
 
@@ -58,16 +58,25 @@ class SplitArrays:
     """The shards of one split, memory-mapped; arrays are read only when indexed."""
 
     shards: list[Shard]
+    label_names: tuple[str, ...] = ()
+    """The factors of the label columns, in order (the manifest's `factors`)."""
+    set_names: tuple[str, ...] = ()
+    """Every set the dataset has (the manifest's `sets`: its factors, intrinsic, iid)."""
 
     def factors(self) -> list[str]:
-        return [f for f in RENDER_SETS if any(s.factor == f for s in self.shards)]
+        """The sets present in this split, in the manifest's order."""
+        return [f for f in self.set_names if any(s.factor == f for s in self.shards)]
+
+    def column(self, factor: str) -> int:
+        """Column of `factor` in the label arrays."""
+        return self.label_names.index(factor)
 
     def count(self, factor: str) -> int:
         """Number of sweeps (groups) of one set."""
         return sum(s.groups for s in self.shards if s.factor == factor)
 
     def sweeps(self, factor: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Each sweep of `factor`: (images uint8 [K, H, W(, C)], labels f32 [K, 3], mesh i32 [K])."""
+        """Each sweep of `factor`: (images uint8 [K, H, W(, C)], labels f32 [K, F], mesh i32 [K])."""
         for shard in self.shards:
             if shard.factor == factor:
                 for g in range(shard.groups):
@@ -97,7 +106,7 @@ class SplitArrays:
         return chosen
 
     def all_images(self, factor: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every image of one set (or of all sets), stacked: images [N, H, W(, C)], labels [N, 3], mesh [N]."""
+        """Every image of one set (or of all sets), stacked: images [N, H, W(, C)], labels [N, F], mesh [N]."""
         chosen = self._chosen(factor)
         return (np.concatenate([_flat(s.images) for s in chosen]),
                 np.concatenate([_flat(s.labels) for s in chosen]),
@@ -111,7 +120,8 @@ def _flat(array: np.ndarray) -> np.ndarray:
 
 def open_split(shard_dir: Path | str, split: str, factor: str | None = None, verify: bool = True) -> SplitArrays:
     """Open (and with `verify`, checksum) the shards of `split`, optionally of one set only."""
-    return SplitArrays(list(iter_shards(shard_dir, split, factor, verify)))
+    manifest = read_manifest(shard_dir)
+    return SplitArrays(list(iter_shards(shard_dir, split, factor, verify)), manifest.factors, manifest.sets)
 
 
 # ------------------------------------------------------------------------------ sweep sampler
@@ -149,12 +159,13 @@ class SweepSampler(_Resumable, torch.utils.data.IterableDataset):
     def __init__(self, shard_dir: Path | str, split: str = "train", mix: Mapping[str, float] | None = None,
                  seed: int = 0, verify: bool = True):
         mix = dict(mix or {})
-        unknown = sorted(set(mix) - set(RENDER_SETS))
-        if unknown:
-            raise ConfigError(f"mix: unknown sweep type '{unknown[0]}'; choose from {', '.join(RENDER_SETS)}")
         if any(w < 0 for w in mix.values()):
             raise ConfigError("mix: weights must be >= 0")
         self.arrays = open_split(shard_dir, split, verify=verify)
+        unknown = sorted(set(mix) - set(self.arrays.set_names))
+        if unknown:
+            raise ConfigError(f"mix: unknown sweep type '{unknown[0]}' (the shards in {shard_dir} hold: "
+                              f"{', '.join(self.arrays.set_names)}); fix train.mix or rebuild the shards")
         self.types = [f for f in mix if mix[f] > 0 and self.arrays.count(f) > 0]
         if not self.types:
             raise ConfigError(f"mix gives weight 0 to every sweep type with {split} shards in {shard_dir} "
@@ -193,13 +204,11 @@ class ImageBatches(_Resumable, torch.utils.data.IterableDataset):
     """Endless batches of single training images from every sweep (factor and intrinsic, not iid),
     in a fresh seeded permutation each epoch; batches run across epoch boundaries."""
 
-    SETS = tuple(f for f in RENDER_SETS if f != "iid")
-
     def __init__(self, shard_dir: Path | str, split: str = "train", batch_size: int = 16, seed: int = 0,
                  verify: bool = True):
         if batch_size < 1:
             raise ConfigError(f"batch_size is {batch_size}; use at least 1")
-        self.shards = [s for s in open_split(shard_dir, split, verify=verify).shards if s.factor in self.SETS]
+        self.shards = [s for s in open_split(shard_dir, split, verify=verify).shards if s.factor != IID]
         sizes = np.array([s.groups * s.steps for s in self.shards], dtype=np.int64)
         self.total = int(sizes.sum())
         if self.total == 0:
@@ -245,5 +254,4 @@ class ImageBatches(_Resumable, torch.utils.data.IterableDataset):
         return ImageBatch(to_tensor(images), torch.from_numpy(labels), torch.from_numpy(mesh))
 
 
-__all__ = ["open_split", "SplitArrays", "SweepSampler", "SweepBatch", "ImageBatches", "ImageBatch", "to_tensor",
-           "FACTORS"]
+__all__ = ["open_split", "SplitArrays", "SweepSampler", "SweepBatch", "ImageBatches", "ImageBatch", "to_tensor"]

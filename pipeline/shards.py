@@ -6,7 +6,8 @@ Layout of `data/shards/<dataset>/`:
                                   "bytes", "sha256"}]}
     train/<set>-NNNN.npz         one set (sweep type or iid) per shard:
     test/<set>-NNNN.npz            images uint8 [groups, steps, H, W(, 3)], labels float32
-                                   [groups, steps, 3] (FACTORS order, degrees), mesh int32 [groups, steps]
+                                   [groups, steps, F] (the dataset's F factors, in the manifest's
+                                   `factors` order), mesh int32 [groups, steps]
 
 With ground-truth passes (`render.passes`, docs/passes.md: the render sets hold `cameras.json`), the
 manifest gains `"passes": [...]` (order depth, normal, mask) and every shard gains, per enabled pass,
@@ -36,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 import durable
-from config import FACTORS, PASSES, RENDER_SETS, SPLITS, DatasetConfig, ShardSettings, UserError
+from config import PASSES, SPLITS, DatasetConfig, ShardSettings, UserError
 from pipeline.npzfile import NpzLayoutError, open_members, write_npz
 from render.cameras import CAMERAS_FILE
 from render.plan import PASS_SUFFIXES
@@ -114,14 +115,16 @@ class RenderedGroup:
     """One sweep (or iid group) as listed in a set's labels.csv, frames in index order."""
 
     files: tuple[Path, ...]
-    labels: np.ndarray  # float32 [steps, 3]
+    labels: np.ndarray  # float32 [steps, F], the dataset's factor order
     mesh: np.ndarray  # int32 [steps]
     cameras: dict[str, np.ndarray] = field(default_factory=dict)
     """With passes: `K` float32 [steps, 3, 3], `world_to_camera` float32 [steps, 4, 4] (cameras.json)."""
 
 
-def read_rendered_set(render_dir: Path, dataset: str, name: str) -> dict[str, list[RenderedGroup]]:
-    """The groups of one finished render set per split, in group order. Raises ShardError."""
+def read_rendered_set(render_dir: Path, dataset: str, name: str,
+                      factors: Sequence[str]) -> dict[str, list[RenderedGroup]]:
+    """The groups of one finished render set per split, in group order, with the values of `factors` as
+    labels (in that order). Raises ShardError."""
     labels_path = render_dir / LABELS
     if not labels_path.is_file():
         raise ShardError(f"{render_dir}: renders of set '{name}' are missing or unfinished (no {LABELS}); "
@@ -129,11 +132,16 @@ def read_rendered_set(render_dir: Path, dataset: str, name: str) -> dict[str, li
     rows: dict[str, dict[int, list[tuple[int, str, int, tuple[float, ...]]]]] = {s: {} for s in SPLITS}
     try:
         with open(labels_path, newline="") as f:
-            for line, row in enumerate(csv.DictReader(f), start=2):
+            reader = csv.DictReader(f)
+            columns = list(reader.fieldnames or [])[5:]
+            if columns != list(factors):
+                raise ShardError(f"{labels_path}: labels factors {columns} but datasets.{dataset}.factors declares "
+                                 f"{list(factors)}; re-render with `python cli.py render --factor {name} --dataset {dataset}`")
+            for line, row in enumerate(reader, start=2):
                 split = row["split"]
                 if split not in rows:
                     raise ValueError(f"line {line}: unknown split '{split}'")
-                angles = tuple(float(row[k]) for k in FACTORS)
+                angles = tuple(float(row[k]) for k in factors)
                 rows[split].setdefault(int(row["group"]), []).append(
                     (int(row["index"]), row["file"], int(row["mesh"]), angles))
     except (KeyError, ValueError, TypeError) as err:
@@ -236,7 +244,8 @@ def pack_dataset(ds: DatasetConfig, settings: ShardSettings, renders_root: Path 
     """Pack every render set of `ds` into shards under `out` (default data/shards/<dataset>)."""
     out = Path(out) if out is not None else ds.shard_dir()
     _refuse_foreign(out)
-    sets = {name: read_rendered_set(ds.render_dir(name, renders_root), ds.name, name) for name in RENDER_SETS}
+    sets = {name: read_rendered_set(ds.render_dir(name, renders_root), ds.name, name, ds.factor_names)
+            for name in ds.render_sets}
     total = sum(len(g.files) for per_split in sets.values() for groups in per_split.values() for g in groups)
     first = next((g.files[0] for per_split in sets.values() for groups in per_split.values() for g in groups), None)
     if first is None:
@@ -252,7 +261,7 @@ def pack_dataset(ds: DatasetConfig, settings: ShardSettings, renders_root: Path 
 
 def _common_passes(ds: DatasetConfig, renders_root: Path | str) -> tuple[str, ...]:
     """The passes every render set of `ds` holds: one shard folder has one layout."""
-    found = {name: read_cameras(ds.render_dir(name, renders_root), ds.name, name)[0] for name in RENDER_SETS}
+    found = {name: read_cameras(ds.render_dir(name, renders_root), ds.name, name)[0] for name in ds.render_sets}
     if len(set(found.values())) > 1:
         listing = "; ".join(f"{name}: {', '.join(p) or 'none'}" for name, p in found.items())
         raise ShardError(f"{ds.name}: render sets were rendered with different render.passes ({listing}); "
@@ -295,7 +304,7 @@ def _pack(ds: DatasetConfig, settings: ShardSettings, sets: dict, shape: tuple[i
                                      **_read_passes(pool, chunk, shape[:2], passes)})
                     entries.append(ShardEntry(rel, split, name, len(chunk), steps, path.stat().st_size, sha256(path)))
     manifest = Manifest(FORMAT, ds.name, (shape[0], shape[1]), 1 if len(shape) == 2 else shape[2],
-                        FACTORS, RENDER_SETS, tuple(entries), passes)
+                        ds.factor_names, ds.render_sets, tuple(entries), passes)
     _write_manifest(tmp / MANIFEST, manifest)
     return manifest
 
@@ -378,6 +387,14 @@ def read_manifest(shard_dir: Path | str) -> Manifest:
                         tuple(ShardEntry(**s) for s in raw["shards"]), passes)
     except (ValueError, KeyError, TypeError) as err:
         raise ShardError(f"{path}: unreadable manifest ({type(err).__name__}: {err}); {hint}") from None
+
+
+def check_declared(manifest: Manifest, ds: DatasetConfig, shard_dir: Path | str) -> None:
+    """The shards hold the factors `ds` declares, in its order (labels are read by column)."""
+    if manifest.factors != ds.factor_names:
+        raise ShardError(f"{shard_dir}: shards label the factors {list(manifest.factors)}, but datasets.{ds.name}.factors "
+                         f"declares {list(ds.factor_names)}; rebuild them with `python cli.py render --factor all "
+                         f"--dataset {ds.name}` and `python cli.py shard --dataset {ds.name}`")
 
 
 def open_shard(shard_dir: Path | str, manifest: Manifest, entry: ShardEntry, verify: bool = True) -> Shard:

@@ -1,10 +1,10 @@
 """Which images to render: a pure, seeded function of the parameters (no Blender here).
 
 A *sweep* is one group of K frames in which exactly one thing varies:
-- factor sweeps (azimuth, elevation, light): that factor takes K values spread over its range
-  (evenly spaced, both ends included except for a full 360-degree turn, whose end repeats its
-  start; or sorted uniform draws with `spacing: random`); every other factor and the
-  mesh are drawn once for the whole sweep, each from its own range;
+- factor sweeps (one per factor the dataset declares, e.g. azimuth, elevation, light): that factor
+  takes K values spread over its range (evenly spaced, both ends included except for a full turn of
+  a periodic kind, whose end repeats its start; or sorted uniform draws with `spacing: random`); every
+  other factor and the mesh are drawn once for the whole sweep, each from its own range;
 - intrinsic sweeps: K different meshes under one pose and light drawn once for the sweep;
 - the iid set: every frame draws every factor and its mesh independently; frames are stored in
   groups of `iid.group_size` only for packing.
@@ -12,7 +12,7 @@ A *sweep* is one group of K frames in which exactly one thing varies:
 Each (dataset, set, split) has its own random stream derived from the seed and those names, so
 changing the number of light sweeps never changes an azimuth sweep, and train sweeps draw train
 meshes only, test sweeps test meshes only. Angles are rounded to 1e-4 degrees so that labels
-survive a text round trip exactly.
+survive a text round trip exactly. A frame's values follow the dataset's factor order.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from config import FACTORS, SPLITS, ConfigError, DatasetConfig, check_factor, check_range, check_steps
+import factors as vocabulary
+from config import INTRINSIC, IID, SPLITS, ConfigError, DatasetConfig, check_factor, check_steps
 
 ANGLE_DECIMALS = 4
 PASS_SUFFIXES = {"depth": ".depth.npy", "normal": ".normal.npy", "mask": ".mask.png"}
@@ -35,9 +36,8 @@ class Frame:
     group: int
     index: int
     mesh: int
-    azimuth: float
-    elevation: float
-    light: float
+    values: tuple[float, ...]
+    """One value per factor the dataset declares, in its factor order (degrees for angles)."""
 
     @property
     def file(self) -> str:
@@ -48,9 +48,9 @@ class Frame:
         """Path of the frame's ground-truth pass `name` (config.PASSES), beside its PNG."""
         return self.file.removesuffix(".png") + PASS_SUFFIXES[name]
 
-    @property
-    def angles(self) -> tuple[float, float, float]:
-        return (self.azimuth, self.elevation, self.light)
+    def key(self) -> tuple:
+        """The frame as `.plan.json`'s key hashes it: (split, group, index, mesh, *values)."""
+        return (self.split, self.group, self.index, self.mesh, *self.values)
 
 
 @dataclass(frozen=True)
@@ -82,15 +82,15 @@ class PlanRequest:
 
 def plan(req: PlanRequest) -> list[Sweep]:
     """All sweeps for one dataset and factor, train split first. Deterministic in `req`."""
-    factor = check_factor(req.factor)
     ds = req.dataset
+    factor = check_factor(req.factor, ds.render_sets)
     steps = ds.steps if req.steps is None else req.steps
     check_steps(steps, "--steps")
     ranges = dict(ds.ranges)
     if req.value_range is not None:
-        if factor not in FACTORS:
-            raise ConfigError(f"--range applies to {', '.join(FACTORS)} sweeps, not to '{factor}'")
-        check_range(*req.value_range, "--range")
+        if factor not in ds.factors:
+            raise ConfigError(f"--range applies to {', '.join(ds.factors)} sweeps, not to '{factor}'")
+        vocabulary.check_range(ds.factors[factor], *req.value_range, "--range", ConfigError)
         ranges[factor] = tuple(float(v) for v in req.value_range)
     meshes = {"train": list(req.train_meshes), "test": list(req.test_meshes)}
 
@@ -102,8 +102,8 @@ def plan(req: PlanRequest) -> list[Sweep]:
         if not meshes[split]:
             raise ConfigError(f"dataset '{ds.name}' has no {split} meshes; raise datasets.{ds.name}.meshes.{split}")
         rng = np.random.default_rng(_stream(req.seed, ds.name, factor, split))
-        if factor == "iid":
-            sweeps += _iid(ds.name, split, count, ds.iid.group_size, ranges, meshes[split], rng)
+        if factor == IID:
+            sweeps += _iid(ds, split, count, ranges, meshes[split], rng)
         else:
             for g in range(count):
                 sweeps.append(_sweep(ds, factor, split, g, steps, ranges, meshes[split], rng))
@@ -116,7 +116,7 @@ def frames_of(sweeps: Sequence[Sweep]) -> list[Frame]:
 
 def _count(req: PlanRequest, split: str) -> int:
     ds = req.dataset
-    if req.factor == "iid":
+    if req.factor == IID:
         if split == "train":
             return ds.iid.train if req.groups is None else req.groups
         return ds.iid.test
@@ -137,8 +137,8 @@ def _sweep(ds: DatasetConfig, factor: str, split: str, group: int, steps: int,
            ranges: dict, meshes: list[int], rng: np.random.Generator) -> Sweep:
     # Draw every fixed factor and the mesh first, in a fixed order, so each sweep consumes the
     # same amount of randomness whatever its type.
-    fixed = {f: _draw(rng, *ranges[f]) for f in FACTORS}
-    if factor == "intrinsic":
+    fixed = {f: _draw(rng, *ranges[f]) for f in ds.factors}
+    if factor == INTRINSIC:
         replace = len(meshes) < steps
         mesh_ids = rng.choice(meshes, size=steps, replace=replace)
         if len(set(mesh_ids.tolist())) < 2:
@@ -155,27 +155,28 @@ def _sweep(ds: DatasetConfig, factor: str, split: str, group: int, steps: int,
         lo, hi = ranges[factor]
         if ds.spacing == "even":
             # A full turn (chairs: -180..180) would render its first view twice: leave out the end.
-            active = np.linspace(lo, hi, steps, endpoint=hi - lo < 360.0)
+            active = np.linspace(lo, hi, steps, endpoint=not vocabulary.full_turn(ds.factors[factor], lo, hi))
         else:
             active = np.sort(_draw(rng, lo, hi, steps))
         values = [{**fixed, factor: a} for a in active]
     frames = tuple(
-        Frame(split, group, i, int(m), *(_round(v[f]) for f in FACTORS))
+        Frame(split, group, i, int(m), tuple(_round(v[f]) for f in ds.factors))
         for i, (m, v) in enumerate(zip(mesh_ids, values))
     )
     return Sweep(ds.name, factor, split, group, frames)
 
 
-def _iid(name: str, split: str, groups: int, group_size: int, ranges: dict,
+def _iid(ds: DatasetConfig, split: str, groups: int, ranges: dict,
          meshes: list[int], rng: np.random.Generator) -> list[Sweep]:
+    group_size = ds.iid.group_size
     count = groups * group_size
-    angles = np.stack([_draw(rng, *ranges[f], count) for f in FACTORS], axis=1)
+    values = np.stack([_draw(rng, *ranges[f], count) for f in ds.factors], axis=1)
     mesh_ids = rng.choice(meshes, size=count)
     sweeps = []
     for g in range(groups):
         idx = range(g * group_size, (g + 1) * group_size)
-        frames = tuple(Frame(split, g, i % group_size, int(mesh_ids[i]), *map(_round, angles[i])) for i in idx)
-        sweeps.append(Sweep(name, "iid", split, g, frames))
+        frames = tuple(Frame(split, g, i % group_size, int(mesh_ids[i]), tuple(map(_round, values[i]))) for i in idx)
+        sweeps.append(Sweep(ds.name, IID, split, g, frames))
     return sweeps
 
 

@@ -19,8 +19,9 @@ from render.plan import Frame
 from render.scene import SceneSpec
 
 MAX_MESHES = 24
-VIEW = {"azimuth": 30.0, "elevation": 10.0, "light": -40.0}
-"""Standard 3/4 view: turned toward the object's left, slightly from above, lit from its right."""
+VIEW = {"camera_azimuth": 30.0, "camera_elevation": 10.0, "light_azimuth": -40.0}
+"""Standard 3/4 view: turned toward the object's left, slightly from above, lit from its right (every other
+factor kind at its fixed value, whatever the dataset sweeps)."""
 MIN_CELL = 128
 
 
@@ -33,9 +34,9 @@ def contact_sheet(catalog, params: Params, ds: DatasetConfig, path: Path | str, 
     path = Path(path)
     ids = list(range(min(len(catalog), MAX_MESHES)))
     settings = dataclasses.replace(params.render, size=max(cell, params.render.size), color="gray", threads=1)
-    spec = SceneSpec(settings, ds.camera, ds.light, params.seed)
+    spec = SceneSpec(settings, ds.camera, ds.light, params.seed, tuple(VIEW))
     split_of = {e.id: e.split for e in catalog.entries}
-    frames = [Frame(split_of[i], 0, i, i, **VIEW) for i in ids]
+    frames = [Frame(split_of[i], 0, i, i, tuple(VIEW.values())) for i in ids]
     meshes = {i: str(catalog.path(i).resolve()) for i in ids}
     workers = max(1, min(settings.worker_count(), len(frames)))
     chunks = [frames[w::workers] for w in range(workers)]

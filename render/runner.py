@@ -47,7 +47,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 import durable
-from config import SPLITS, Params, RenderSettings, check_factor
+from config import SPLITS, DatasetConfig, Params, RenderSettings, check_factor
 from render.cameras import CAMERAS_FILE, cameras_json
 from render.plan import Frame, PlanRequest, Sweep, frames_of, plan
 from render.scene import SceneSpec
@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 
 PLAN_FILE = ".plan.json"
 LABELS_FILE = "labels.csv"
-LABEL_COLUMNS = ("file", "split", "group", "index", "mesh", "azimuth", "elevation", "light")
+LABEL_COLUMNS = ("file", "split", "group", "index", "mesh")
+"""The first columns of labels.csv; one column per declared factor follows, in the dataset's factor order."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ def render_set(params: Params, job: RenderJob) -> None:
     from assets.catalog import ensure_meshes, meshes_current, split_counts
     from assets.mesh import read_ply
 
-    check_factor(job.factor)
     ds = params.dataset(job.dataset)
+    check_factor(job.factor, ds.render_sets)
     passes = params.render.pass_names
     if passes:
         check_passes_installed()
@@ -98,7 +99,7 @@ def render_set(params: Params, job: RenderJob) -> None:
     # Planning on the ids the catalog will have rejects bad overrides before any mesh is generated.
     n_train, n_test = split_counts(ds, None)
     draft = plan(request(range(n_train), range(n_train, n_train + n_test)))
-    spec = SceneSpec(params.render, ds.camera, ds.light, params.seed)
+    spec = scene_spec(params, ds)
     with contextlib.ExitStack() as stack:
         executor: list[Callable] = []
 
@@ -149,9 +150,14 @@ def render_set(params: Params, job: RenderJob) -> None:
             log.warning("%s/%s: all %d images already rendered in %s; nothing to do",
                         ds.name, job.factor, len(frames), out)
     if passes and not (out / CAMERAS_FILE).is_file():
-        durable.write_bytes(out / CAMERAS_FILE, cameras_json(frames, ds.camera, params.render.size, passes))
+        durable.write_bytes(out / CAMERAS_FILE, cameras_json(frames, spec))
     if not (out / LABELS_FILE).is_file():
-        durable.write_bytes(out / LABELS_FILE, labels_csv(frames).encode())  # last: the set is complete
+        durable.write_bytes(out / LABELS_FILE, labels_csv(frames, ds.factor_names).encode())  # last: the set is complete
+
+
+def scene_spec(params: Params, ds: DatasetConfig) -> SceneSpec:
+    """What fixes the pixels of `ds`'s frames besides their meshes and factor values."""
+    return SceneSpec(params.render, ds.camera, ds.light, params.seed, ds.kinds)
 
 
 @contextlib.contextmanager
@@ -209,15 +215,16 @@ def _pool(workers: int, progress=None):
 
 def plan_key(frames: Sequence[Frame], spec: SceneSpec, meshes: str) -> str:
     """Hash of everything that decides the folder's content (not worker or thread counts)."""
-    blob = json.dumps({"frames": [dataclasses.astuple(f) for f in frames], "pixels": spec.pixel_key(),
+    blob = json.dumps({"frames": [f.key() for f in frames], "pixels": spec.pixel_key(),
                        "meshes": meshes}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def labels_csv(frames: Iterable[Frame]) -> str:
-    rows = [",".join(LABEL_COLUMNS)]
+def labels_csv(frames: Iterable[Frame], factors: Sequence[str]) -> str:
+    """A set's labels.csv: LABEL_COLUMNS, then one column per factor (`factors`, the frames' value order)."""
+    rows = [",".join(LABEL_COLUMNS + tuple(factors))]
     # repr() of a float is its shortest exact form: labels survive a text round trip.
-    rows += [f"{f.file},{f.split},{f.group},{f.index},{f.mesh},{f.azimuth!r},{f.elevation!r},{f.light!r}"
+    rows += [",".join([f.file, f.split, str(f.group), str(f.index), str(f.mesh), *map(repr, f.values)])
              for f in frames]
     return "\n".join(rows) + "\n"
 

@@ -13,12 +13,17 @@ Geometry conventions (all angles in degrees; objects are centred, unit size, +Z 
   the paper, where the face turned in front of a fixed camera and a fixed light: light 0 then always
   lights the side facing the camera, and pose and light are independent factors of the image.
   With `light.frame: object` the light stays put while the camera orbits.
+- other factors (`factors.KINDS`, `render.state`): camera distance and roll (about the viewing axis,
+  positive turns the camera counter-clockwise as it looks, so the picture turns clockwise; the light's
+  camera frame does not roll), the sun's elevation, strength and black-body colour, the albedo's hue
+  and scale (one Hue/Saturation/Value node, only in scenes whose dataset declares them), the object's
+  size.
 - world: pure black where a camera ray escapes (plain background like the paper's faces), but a
   uniform white fill of strength `light.ambient` for every other ray, so shadows are not pitch black
   (`light.fill: world`); or, with `light.fill: flat`, a black world and the same fill as an unshadowed
   ambient term of the material (albedo x ambient), which has no sampling noise.
 
-`Scene` is built once per process and then re-posed and re-meshed per frame; every Cycles setting
+`Scene` is built once per process and then re-set (`set_state`) and re-meshed per frame; every Cycles setting
 that affects pixels is set here explicitly (the factory defaults are 4096 spp, adaptive sampling,
 denoising, AgX, dithering...). Gray output is Blender's BW PNG mode: the sRGB encoding of the
 linear Rec.709 luminance 0.2126 R + 0.7152 G + 0.0722 B (measured against an RGB render of the same
@@ -33,11 +38,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from assets.mesh import DEFAULT_FINISH, Mesh
+import factors as vocabulary
 from config import CameraSettings, LightSettings, RenderSettings, UserError
+from render.state import FrameState, blackbody_rgb, frame_state, uses_material
 
 
 class DeviceError(UserError):
@@ -52,6 +60,12 @@ class SceneSpec:
     camera: CameraSettings
     light: LightSettings
     seed: int
+    kinds: tuple[str, ...] = tuple(vocabulary.PAPER.values())
+    """The kinds of the dataset's factors, in factor order (what a frame's values set)."""
+
+    def state(self, values: Sequence[float]) -> FrameState:
+        """The scene setting of a frame whose factors take `values` (the dataset's factor order)."""
+        return frame_state(self.kinds, values, self.camera, self.light)
 
     def pixel_key(self) -> dict:
         """The settings that change pixels (not workers/threads: output is identical across them)."""
@@ -60,7 +74,9 @@ class SceneSpec:
                 "denoise": r.denoise, "device": r.device, "camera": vars(self.camera), "light": vars(self.light),
                 "cycles_seed": self.cycles_seed, "scene_version": SCENE_VERSION,
                 # Only when on: a set rendered without passes keeps the plan key it always had.
-                **({"passes": list(r.pass_names)} if r.passes else {})}
+                **({"passes": list(r.pass_names)} if r.passes else {}),
+                # Only when not the paper's three: their sets keep the plan key they always had.
+                **({"factors": list(self.kinds)} if self.kinds != tuple(vocabulary.PAPER.values()) else {})}
 
     @property
     def cycles_seed(self) -> int:
@@ -106,7 +122,7 @@ def srgb_to_linear(c: np.ndarray) -> np.ndarray:
 
 
 class Scene:
-    """The live Blender scene of one process. Use: `set_mesh`, `set_pose`, `render(path)`."""
+    """The live Blender scene of one process. Use: `set_mesh`, `set_state`, `render(path)`."""
 
     def __init__(self, spec: SceneSpec):
         import bpy  # only render code paths import Blender
@@ -117,6 +133,7 @@ class Scene:
         self.scene = bpy.context.scene
         self._settings()
         self._world()
+        self.colour = None
         self.material = self._material()
         self.camera = self._camera()
         self.sun = self._sun()
@@ -136,15 +153,30 @@ class Scene:
         self.bpy.data.meshes.remove(old)
         self.mesh_key = key
 
-    def set_pose(self, azimuth: float, elevation: float, light: float) -> None:
-        from mathutils import Vector
+    def set_state(self, state: FrameState) -> None:
+        """Set the camera, the sun and the object as one frame's factors say (`render.state`)."""
+        from mathutils import Quaternion, Vector
 
-        eye = Vector(direction(azimuth, elevation) * self.spec.camera.distance)
+        az, el = state.camera_azimuth, state.camera_elevation
+        eye = Vector(direction(az, el) * state.camera_distance)
         self.camera.location = eye
-        self.camera.rotation_euler = (-eye).to_track_quat("-Z", "Y").to_euler()
-        towards_sun = Vector(light_direction(azimuth, elevation, light, self.spec.light.elevation, self.spec.light.frame))
+        turn = (-eye).to_track_quat("-Z", "Y")
+        if state.camera_roll:  # about the camera's own viewing axis (its local Z)
+            turn = turn @ Quaternion((0.0, 0.0, 1.0), math.radians(state.camera_roll))
+        self.camera.rotation_euler = turn.to_euler()
+        towards_sun = Vector(light_direction(az, el, state.light_azimuth, state.light_elevation, self.spec.light.frame))
         # A sun shines along its local -Z, i.e. away from where it sits.
         self.sun.rotation_euler = (-towards_sun).to_track_quat("-Z", "Y").to_euler()
+        # Only what changes is set: an untouched datablock costs Cycles' persistent data no update.
+        if self.sun.data.energy != state.light_strength:
+            self.sun.data.energy = state.light_strength
+        if state.light_temperature is not None:
+            self.sun.data.color = blackbody_rgb(state.light_temperature)
+        if tuple(self.object.scale) != (state.object_scale,) * 3:
+            self.object.scale = (state.object_scale,) * 3
+        if self.colour is not None:
+            self.colour.inputs["Hue"].default_value = (0.5 + state.object_hue / 360.0) % 1.0
+            self.colour.inputs["Value"].default_value = state.object_albedo
 
     def render(self, path: Path | str) -> Path | None:
         """Render the current frame to `path` (PNG, 8-bit, BW or RGB, uncompressed). With passes on,
@@ -286,11 +318,17 @@ class Scene:
             attr = nodes.new("ShaderNodeAttribute")
             attr.attribute_type = "GEOMETRY"
             attr.attribute_name = name
-            links.new(attr.outputs[output], bsdf.inputs[socket])
+            source = attr.outputs[output]
+            if name == "albedo" and uses_material(self.spec.kinds):
+                # Hue turned and value scaled per frame (`set_state`); only here, so other scenes keep their pixels.
+                self.colour = nodes.new("ShaderNodeHueSaturation")
+                links.new(source, self.colour.inputs["Color"])
+                source = self.colour.outputs["Color"]
+            links.new(source, bsdf.inputs[socket])
             if name == "albedo" and self.spec.light.fill == "flat":
                 # Unshadowed ambient: what a white sky of strength `ambient` gives an unoccluded Lambertian
                 # surface, albedo x ambient, emitted directly, so no sample is spent (or noisy) on it.
-                links.new(attr.outputs[output], bsdf.inputs["Emission Color"])
+                links.new(source, bsdf.inputs["Emission Color"])
                 bsdf.inputs["Emission Strength"].default_value = self.spec.light.ambient
         bsdf.inputs["Specular IOR Level"].default_value = SPECULAR
         return mat

@@ -131,11 +131,11 @@ def render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
         for frame in frames:
             if scene.mesh_key != meshes[frame.mesh]:  # read each mesh once per run of its frames
                 scene.set_mesh(read_ply(meshes[frame.mesh]), key=meshes[frame.mesh])
-            scene.set_pose(*frame.angles)
+            scene.set_state(scene.spec.state(frame.values))
             exr = scene.render(scratch)
             if exr is not None:
                 if passes_sink is not None:  # callers that only want PNGs (previews) skip the decoding
-                    passes_sink(frame, _pass_files(frame, exr, scene.spec.render.pass_names))
+                    passes_sink(frame, _pass_files(frame, exr, scene.spec))
                 exr.unlink()
             sink(frame, encode_png(cv2.imread(str(scratch), cv2.IMREAD_UNCHANGED), f"frame {frame.file}"))
     finally:
@@ -144,7 +144,7 @@ def render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],
         folder.rmdir()
 
 
-def _pass_files(frame: Frame, exr: Path, names: Sequence[str]) -> dict[str, bytes]:
+def _pass_files(frame: Frame, exr: Path, spec: SceneSpec) -> dict[str, bytes]:
     """Encoded pass files of one frame (relative path -> bytes) from Cycles' multilayer EXR."""
     import OpenEXR
 
@@ -155,9 +155,9 @@ def _pass_files(frame: Frame, exr: Path, names: Sequence[str]) -> dict[str, byte
         for part in f.parts:
             channels.update({name: np.array(ch.pixels, dtype=np.float32) for name, ch in part.channels.items()})
     normal = np.stack([channels[f"Normal.{a}"] for a in "XYZ"], axis=-1)
-    arrays = pass_arrays(channels["Depth.V"], normal, channels["Object Index.V"], frame.azimuth, frame.elevation)
+    arrays = pass_arrays(channels["Depth.V"], normal, channels["Object Index.V"], spec.state(frame.values))
     files = {}
-    for name in names:
+    for name in spec.render.pass_names:
         if name == "mask":
             files[frame.pass_file(name)] = encode_png(arrays["mask"] * np.uint8(255), f"the mask of {frame.file}")
         else:

@@ -17,9 +17,14 @@ import yaml
 
 from assets.catalog import INDEX, FORMAT, MeshEntry, fingerprint, source_record
 from assets.mesh import Mesh, write_ply
-from config import Params, load_params
+from config import IID, INTRINSIC, Params, load_params
+from factors import PAPER
 
 SEED = 7
+FACTORS = tuple(PAPER)
+"""The paper's factors: what params.yaml and the test profiles declare (profiles/tiny-factors.yaml aside)."""
+SWEEPS = FACTORS + (INTRINSIC,)
+RENDER_SETS = SWEEPS + (IID,)
 
 
 def blob(variant: int = 0, n: int = 24) -> Mesh:

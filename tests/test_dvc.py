@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import yaml
 
-from config import RENDER_SETS, SPLITS
+from config import SPLITS
+from tests.render_fixtures import RENDER_SETS
 from pipeline.loader import open_split
 from pipeline.shards import read_manifest, verify_dir
 

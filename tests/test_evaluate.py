@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from config import FACTORS
+from tests.render_fixtures import FACTORS
 from evaluate.invariance import invariance, owners_of
 from evaluate.mapping import FactorMapping, MappingError, load_mapping, save_mappings
 from evaluate.rerender import RerenderError, load_image, parse_degrees, source_frames, ssim, summarise

@@ -22,7 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder never needs the H
 from click.testing import CliRunner  # noqa: E402
 
 import cli  # noqa: E402
-from config import FACTORS, RENDER_SETS, SPLITS, ShardSettings, load_params  # noqa: E402
+from config import SPLITS, ShardSettings, load_params  # noqa: E402
+from tests.render_fixtures import FACTORS, RENDER_SETS  # noqa: E402
 from durable import PARTIAL_MARK  # noqa: E402
 from pipeline.card import FOLDER_LICENCE, GENERATED_LICENCE  # noqa: E402
 from pipeline.export import MARKER, export_dataset, git_commit  # noqa: E402

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from config import RENDER_SETS, SPLITS, ShardSettings
+from config import SPLITS, ShardSettings
+from tests.render_fixtures import RENDER_SETS
 from pipeline.loader import open_split
 from pipeline.npzfile import open_members, write_npz
 from durable import PARTIAL_MARK, FolderError

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import yaml
 
-from config import FACTORS, RENDER_SETS, Params, load_params
+from config import Params, load_params
+from tests.render_fixtures import FACTORS, RENDER_SETS
 
 SIZE, STEPS = 32, 8
 RANGES = {"azimuth": (-60.0, 60.0), "elevation": (-20.0, 20.0), "light": (-80.0, 80.0)}
