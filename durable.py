@@ -28,10 +28,14 @@ def disk_full(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+TEMPORARY = ".*.tmp-*"
+"""Glob of the temporary files `replacing` writes (`.<name>.tmp-<pid>`): what a killed process leaves."""
+
+
 @contextlib.contextmanager
-def replacing(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; when the block succeeds, flush it and rename it to `path`.
-    On an exception the temporary file is removed and `path` is left as it was."""
+def replacing(path: Path | str, sync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; when the block succeeds, flush it (unless not `sync`) and
+    rename it to `path`. On an exception the temporary file is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # `.<name>.tmp-<pid>`: torch.save names its archive after the file's stem, so the stem of the temporary
@@ -39,13 +43,18 @@ def replacing(path: Path | str) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
-        commit(tmp, path)
+        if sync:
+            commit(tmp, path)
+        else:
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes(path: Path | str, data: bytes) -> None:
-    with replacing(path) as tmp:
+def write_bytes(path: Path | str, data: bytes, sync: bool = True) -> None:
+    """`data` to `path` through `replacing`. `sync=False` skips the flushes (rendered PNGs: see above), so
+    readers still never see half a file, but a power loss may leave a short one, which resume re-renders."""
+    with replacing(path, sync) as tmp:
         tmp.write_bytes(data)
 
 

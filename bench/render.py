@@ -49,7 +49,8 @@ def _interleaved_task(task) -> tuple[float, float]:
     """Per frame, time a bare render and our render+encode+write of the same frame, alternating
     which goes first (persistent data makes the second render of a pose a little cheaper)."""
     from assets.mesh import read_ply
-    from render.worker import render_frames, scene_for, write_atomic
+    import durable
+    from render.worker import render_frames, scene_for
 
     scene = scene_for(task.spec)
     out = Path(task.out)
@@ -65,7 +66,8 @@ def _interleaved_task(task) -> tuple[float, float]:
                 scene.render_only()
                 bare += time.perf_counter() - start
             else:
-                _render_frames(scene, task.meshes, [frame], lambda f, png: write_atomic(out / Path(f.file).name, png))
+                _render_frames(scene, task.meshes, [frame],
+                               lambda f, png: durable.write_bytes(out / Path(f.file).name, png, sync=False))
                 ours += time.perf_counter() - start
     return bare, ours
 

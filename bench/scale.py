@@ -45,7 +45,7 @@ def bench_render(groups: int, steps: int) -> None:
     from assets.catalog import ensure_meshes
     from fixtures.ray_cluster import loopback_cluster
     from render.runner import RenderJob, render_set
-    from render.worker import write_atomic
+    import durable
 
     params = load_params(ROOT / "params.yaml")
     ds = dataclasses.replace(params.dataset("faces"), meshes=MeshCounts(train=8, test=2), test_groups=0)
@@ -82,7 +82,7 @@ def bench_render(groups: int, steps: int) -> None:
         (work / "driver-write").mkdir()
         start = time.perf_counter()
         for i, blob in enumerate(data):
-            write_atomic(work / "driver-write" / f"{i}.png", blob)
+            durable.write_bytes(work / "driver-write" / f"{i}.png", blob, sync=False)
         per_sweep = (time.perf_counter() - start) / len(data) * steps
         per_node = groups / walls["ray 1 node(s)"]
         print(f"  driver write: {1000 * per_sweep:.1f} ms per sweep -> one driver keeps up with "

@@ -291,12 +291,20 @@ def _shared_factor_pairs(factors, part, count, batch, rng) -> tuple[np.ndarray, 
 # ------------------------------------------------------------------------------------- all
 
 
+def varying_factors(factors: np.ndarray, seed: int = 0, test_fraction: float = 1 / 3) -> list[int]:
+    """Indices of the factors the metrics can score: more than one class among the training part's points."""
+    factors = np.asarray(factors)
+    train = split_points(len(factors), seed, test_fraction)[0] if len(factors) >= 6 else np.arange(len(factors))
+    return [j for j in range(factors.shape[1]) if len(np.unique(factors[train, j])) > 1]
+
+
 def all_metrics(codes: np.ndarray, factors: np.ndarray, seed: int = 0, sizes: MetricSizes = MetricSizes()) -> dict:
     """Every metric on one set of codes [N, L] and discrete factors [N, F]. Factors with a single
-    class carry no information and are left out (their index list is recorded)."""
+    class carry no information and are left out (their index list is recorded), as are those with one
+    class in the training part (no classifier can be fitted on it; a small set with few meshes)."""
     codes = np.asarray(codes, dtype=np.float64)
     factors = np.asarray(factors, dtype=np.int64)
-    used = [j for j in range(factors.shape[1]) if len(np.unique(factors[:, j])) > 1]
+    used = varying_factors(factors, seed, sizes.test_fraction)
     if not used or len(codes) < 6:
         raise ValueError(f"disentanglement metrics need >= 6 points and a varying factor; got {len(codes)} points")
     f = factors[:, used]

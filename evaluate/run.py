@@ -127,9 +127,9 @@ def evaluate_model(params: Params, dataset: str, model_name: str, paths: EvalPat
     ranges = {f: tuple(ds.ranges[f]) for f in factors}
     classes = np.concatenate([dis.discretize_factors(iid_labels, ev.factor_bins, [ranges[f] for f in factors]),
                               np.unique(iid_mesh, return_inverse=True)[1].reshape(-1, 1)], axis=1)
-    if all(len(np.unique(c)) < 2 for c in classes.T):
-        raise EvaluateError(f"{paths.shard_dir}: no factor varies across the {len(iid_images)} iid test images (all in "
-                            f"one of evaluate.factor_bins); raise datasets.{dataset}.iid.test and re-render the iid set")
+    if not dis.varying_factors(classes, params.seed):
+        raise EvaluateError(f"{paths.shard_dir}: no factor varies across the {len(iid_images)} iid test images (one mesh, every "
+                            f"value in one of evaluate.factor_bins); raise datasets.{dataset}.iid.test and re-render the iid set")
     bar = tqdm(total=7, desc=f"evaluate {dataset}-{model_name}", unit="part", disable=not progress)
 
     # 1. codes of training sweeps: tied-latent choice, regressions, mapping

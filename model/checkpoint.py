@@ -59,6 +59,10 @@ class ModelMeta:
     """How a horizontal flip acts on each factor (its kind's); stored only when not the paper's factors'
     (`model.latents.paper_flips`), so the paper's checkpoints keep their bytes."""
 
+    def __post_init__(self):
+        if not self.flips:  # a checkpoint of the paper's factors stores none
+            object.__setattr__(self, "flips", paper_flips(self.owned) or {})
+
     def to_dict(self) -> dict[str, Any]:
         out = {**dataclasses.asdict(self), "config": stored_config(self.config)}
         if self.flips == paper_flips(self.owned):
@@ -67,8 +71,7 @@ class ModelMeta:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ModelMeta":
-        flips = raw.get("flips") or paper_flips(raw["owned"]) or {}
-        return cls(**{**raw, "config": ModelConfig(**raw["config"]), "flips": flips})
+        return cls(**{**raw, "config": ModelConfig(**raw["config"])})
 
 
 def save(path: Path | str, state: dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ from typing import Sequence
 import durable
 from config import RenderSettings, UserError
 from render.scene import SceneSpec
-from render.worker import RenderError, SweepTask, render_sweep_files, write_atomic, write_frame_files
+from render.worker import RenderError, SweepTask, render_sweep_files, write_frame_files
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class RenderWorker:
             import ray
 
             path = Path(self.tmp) / f"{digest}.ply"
-            write_atomic(path, ray.get(ref))
+            durable.write_bytes(path, ray.get(ref), sync=False)
             self.meshes[digest] = str(path)
         return self.meshes[digest]
 

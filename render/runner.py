@@ -319,7 +319,7 @@ def _complete(path: Path) -> bool:
 def _remove_temporaries(out: Path) -> None:
     # Left by a killed worker; a PNG itself is never half-written (temporary name, then rename).
     for split in SPLITS:
-        for tmp in (out / split).glob("*.tmp"):
+        for tmp in (out / split).glob(durable.TEMPORARY):
             tmp.unlink(missing_ok=True)
 
 

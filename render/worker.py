@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+import durable
 from config import UserError
 from render.plan import Frame
 from render.scene import SceneSpec
@@ -37,14 +38,6 @@ class SweepTask:
     """Mesh id -> PLY path, for the meshes this task's frames use."""
     frames: tuple[Frame, ...]
     out: str
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary name in the same folder, then rename: readers never see half a file.
-    Not flushed to disk (a render set is many small PNGs): resume checks PNGs for completeness instead."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------------ workers
@@ -81,7 +74,7 @@ def render_task(task: SweepTask) -> int:
     out = Path(task.out)
 
     def write(frame: Frame, png: bytes) -> None:
-        write_atomic(out / frame.file, png)
+        durable.write_bytes(out / frame.file, png, sync=False)
         if _progress is not None:
             _progress.put(1)
 
@@ -112,7 +105,7 @@ def write_frame_files(out: Path, files: dict[str, bytes]) -> None:
     """Write one frame's files in order (passes first, PNG last: resume takes a frame whose PNG is missing
     as not rendered, and checks the passes of one whose PNG is present)."""
     for name, data in files.items():
-        write_atomic(out / name, data)
+        durable.write_bytes(out / name, data, sync=False)
 
 
 def render_frames(scene, meshes: dict[int, str], frames: Sequence[Frame],

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import durable
 from fixtures.ray_cluster import free_port
 from tests.render_fixtures import make_project, raw_params
 from tests.test_render import cli, folder_bytes, labels
@@ -51,7 +52,7 @@ def test_two_node_render_is_byte_identical_to_the_local_executor(cluster, projec
     res = cli(project, "render", "--factor", "light", "--executor", "ray", "--address", cluster, "--out", "ray")
     assert res.returncode == 0, res.stderr
     assert folder_bytes(project / "ray") == folder_bytes(local_light)
-    assert not list((project / "ray").rglob("*.tmp"))
+    assert not list((project / "ray").rglob(durable.TEMPORARY))
 
 
 def test_params_yaml_selects_the_ray_executor(cluster, project, local_light):

@@ -33,12 +33,7 @@ BIN = Path(sys.executable).parent
 # Not part of a fresh clone's pipeline inputs: outputs, local state, and code no stage runs.
 SKIP = {".git", ".venv", ".dvc", ".pytest_cache", "__pycache__", "data", "models", "dvclive", "metrics",
         "plots", "reports", "tmp", "tests", "bench", "docs", "params.yaml", "dvc.lock"}
-UPSTREAM = ("assets", "render", "render-intrinsic", "render-iid")
-
-
-def render_stage(dataset: str, render_set: str) -> str:
-    """The stage that renders one set: render@<d>-<factor>, render-intrinsic@<d>, render-iid@<d>."""
-    return f"render-{render_set}@{dataset}" if render_set in ("intrinsic", "iid") else f"render@{dataset}-{render_set}"
+UPSTREAM = ("assets", "render")
 
 
 def run(args, cwd, env):
@@ -50,10 +45,15 @@ def run(args, cwd, env):
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A scratch git + DVC repository holding the project's code and the tiny profile, reproduced."""
-    path = tmp_path_factory.mktemp("repo")
+    return reproduced(tmp_path_factory.mktemp("repo"), "tiny.yaml")
+
+
+def reproduced(path: Path, profile: str) -> tuple[Path, dict]:
+    """`path` made a git + DVC repository of the project's code with profiles/`profile` as params.yaml,
+    after `dvc repro`, committed."""
     shutil.copytree(ROOT, path, dirs_exist_ok=True,
                     ignore=lambda d, names: [n for n in names if n in SKIP or n.endswith((".pyc", ".partial"))])
-    shutil.copy(ROOT / "profiles" / "tiny.yaml", path / "params.yaml")
+    shutil.copy(ROOT / "profiles" / profile, path / "params.yaml")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(path.parent / "dvc-site"),
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
@@ -104,7 +104,7 @@ def test_repro_is_complete_and_clean(repo):
     assert json.loads(run([BIN / "dvc", "status", "--json"], path, env)) == {}
     names = stages(path)
     datasets = ("faces", "chairs")
-    assert {render_stage(d, s) for d in datasets for s in RENDER_SETS} <= set(names)
+    assert {f"render@{d}" for d in datasets} <= set(names)
     for d in datasets:
         manifest = verify_dir(path / "data" / "shards" / d)  # every checksum matches its file
         present = {(e.split, e.factor) for e in manifest.shards}
@@ -175,8 +175,7 @@ def test_a_faces_model_is_scored_on_heads_made_elsewhere(repo, tmp_path):
     own = (path / "metrics" / "faces-dcign.json").read_bytes()
 
     run([*cli, "assets", "--dataset", "elsewhere"], path, env)
-    for name in RENDER_SETS:
-        run([*cli, "render", "--dataset", "elsewhere", "--factor", name], path, env)
+    run([*cli, "render", "--dataset", "elsewhere", "--factor", "all"], path, env)
     run([*cli, "shard", "--dataset", "elsewhere"], path, env)
     out = run([*cli, "evaluate", "--dataset", "elsewhere", "--checkpoint", "models/faces-dcign.pt"], path, env)
 
@@ -196,7 +195,7 @@ def test_a_faces_model_is_scored_on_heads_made_elsewhere(repo, tmp_path):
     assert (path / "metrics" / "faces-dcign.json").read_bytes() == own
 
 
-def test_new_chairs_azimuth_range_stales_every_chairs_render_only(repo):
+def test_new_chairs_azimuth_range_stales_the_chairs_renders_only(repo):
     path, _ = repo
     names = stages(path)
     original = edit_params(path, lambda p: p["datasets"]["chairs"]["ranges"].update(azimuth=[-150, 150]))
@@ -204,8 +203,7 @@ def test_new_chairs_azimuth_range_stales_every_chairs_render_only(repo):
         found = stale(path)
     finally:
         (path / "params.yaml").write_text(original)
-    renders = {render_stage("chairs", s) for s in RENDER_SETS}  # inactive azimuths are drawn from the range too
-    assert renders <= found <= renders | downstream(names, "chairs"), found
+    assert "render@chairs" in found <= {"render@chairs"} | downstream(names, "chairs"), found
 
 
 def test_the_train_and_evaluate_matrix_follows_train_models(repo):
@@ -228,8 +226,7 @@ def test_a_dataset_added_in_params_alone_builds_with_dvc_repro(repo):
     edit_params(path, lambda p: p["datasets"].update(heads=p["datasets"]["faces"]))
     try:
         added = set(stages(path)) - before
-        assert {n.split("@")[0] for n in added} == {"assets", "render", "render-intrinsic", "render-iid", "shard",
-                                                    "train", "evaluate", "report"}, added
+        assert {n.split("@")[0] for n in added} == {"assets", "render", "shard", "train", "evaluate", "report"}, added
         assert all(n.partition("@")[2].startswith("heads") for n in added), added
         run([BIN / "dvc", "repro"], path, env)
         assert (path / "reports" / "heads.md").is_file() and (path / "metrics" / "heads-dcign.json").is_file()
@@ -250,18 +247,20 @@ def test_new_image_size_stales_every_render_but_no_assets(repo):
         found = stale(path)
     finally:
         (path / "params.yaml").write_text(original)
-    renders = {n for n in names if n.split("@")[0] in UPSTREAM[1:]}
-    assert len(renders) == 10 and renders <= found <= renders | later(names), found
+    renders = {n for n in names if n.split("@")[0] == "render"}
+    assert renders == {"render@faces", "render@chairs"} and renders <= found <= renders | later(names), found
 
 
-def test_more_faces_light_sweeps_rerun_exactly_light_and_downstream(repo, monkeypatch):
+def test_more_faces_light_sweeps_render_only_the_new_sweeps_and_rerun_downstream(repo, monkeypatch):
     path, env = repo
     names = stages(path)
     before = yaml.safe_load((path / "params.yaml").read_text())["datasets"]["faces"]["groups"]["light"]
+    renders = path / "data/renders/faces"
+    untouched = {p: p.stat().st_mtime_ns for p in renders.glob("*/*/*.png")}
     edit_params(path, lambda p: p["datasets"]["faces"]["groups"].update(light=before + 1))
     try:
         found = stale(path)
-        assert "render@faces-light" in found and found <= {"render@faces-light"} | downstream(names, "faces"), found
+        assert "render@faces" in found and found <= {"render@faces"} | downstream(names, "faces"), found
 
         from dvc.repo import Repo
 
@@ -269,12 +268,46 @@ def test_more_faces_light_sweeps_rerun_exactly_light_and_downstream(repo, monkey
             monkeypatch.setenv(key, env[key])
         with contextlib.chdir(path), Repo(".") as r:
             ran = {s.addressing for s in r.reproduce()}
-        assert ran == {"render@faces-light"} | downstream(names, "faces"), ran
+        assert ran == {"render@faces"} | downstream(names, "faces"), ran
         assert stale(path) == set()
         light = read_manifest(path / "data/shards/faces").select("train", "light")
         assert sum(e.groups for e in light) == before + 1
+        # The renderer resumed: every frame rendered before is the same file, only the new sweep's are new.
+        assert {p: p.stat().st_mtime_ns for p in untouched} == untouched
+        new = set(renders.glob("*/*/*.png")) - set(untouched)
+        steps = yaml.safe_load((path / "params.yaml").read_text())["datasets"]["faces"]["steps"]
+        assert {p.parent.parent.name for p in new} == {"light"} and len(new) == steps, sorted(new)
     finally:  # back to the reproduced state (from git and DVC's cache), so no test depends on the order
         run(["git", "checkout", "--", "."], path, env)  # params.yaml, dvc.lock and the uncached metrics/plots
         run([BIN / "dvc", "checkout", "--force"], path, env)
     assert stale(path) == set()
     assert sum(e.groups for e in read_manifest(path / "data/shards/faces").select("train", "light")) == before
+
+
+def test_the_five_factor_profile_reproduces_and_scores_every_factor(tmp_path_factory):
+    """profiles/tiny-factors.yaml: the paper's three factors plus the sun's elevation and the albedo's hue,
+    declared in params.yaml alone, through every stage; `rerender` sets a declared factor."""
+    path, env = reproduced(tmp_path_factory.mktemp("factors"), "tiny-factors.yaml")
+    factors = ["azimuth", "elevation", "light", "sun", "hue"]
+    assert stale(path) == set() and {n.split("@")[0] for n in stages(path)} == {
+        "assets", "render", "shard", "train", "evaluate", "report"}
+    header = (path / "data/renders/faces/hue/labels.csv").read_text().splitlines()[0]
+    assert header.split(",")[5:] == factors
+    manifest = verify_dir(path / "data/shards/faces")
+    assert list(manifest.factors) == factors and {e.factor for e in manifest.shards} == {*factors, "intrinsic", "iid"}
+    images, labels, _ = next(open_split(path / "data/shards/faces", "train").sweeps("sun"))
+    assert labels.shape == (len(images), 5) and len(set(labels[:, 3].tolist())) == len(images)
+    for model in ("dcign", "vae"):
+        metrics = json.loads((path / "metrics" / f"faces-{model}.json").read_text())
+        assert list(metrics["tied"]) == factors == list(metrics["rerender"]) == list(metrics["probe"])
+        assert set(metrics["sizes"]["test_sweeps"]) == {*factors, "intrinsic"}
+        assert set(metrics["disentanglement"]["factors_used"].split(",")) <= {*factors, "intrinsic"}
+        assert {f"traversal-{f}.png" for f in factors} <= {p.name for p in (path / "plots" / f"faces-{model}").iterdir()}
+    dcign = json.loads((path / "metrics" / "faces-dcign.json").read_text())
+    assert [dcign["tied"][f]["latent"] for f in factors] == [0, 1, 2, 3, 4]  # each owns its latent, in order
+    report = (path / "reports" / "faces.md").read_text()
+    assert "sun (light_elevation) [0, 60]" in report and "| hue |" in report
+    source = path / "data/renders/faces/hue/test/00000_000.png"
+    run([BIN / "python", "cli.py", "rerender", str(source), "--model", "models/faces-dcign.pt", "--factor", "hue",
+         "--values", "-90", "0", "90", "--out", "hue.png"], path, env)
+    assert (path / "hue.png").is_file()

@@ -237,7 +237,7 @@ def test_an_unusable_iid_set_is_refused_before_any_write(evaluated, tmp_path, ed
         rows = rows[:4]
     else:
         for r in rows:
-            r.update(azimuth="0.5", elevation="0.5", light="0.5")
+            r.update(azimuth="0.5", elevation="0.5", light="0.5", mesh=rows[0]["mesh"])  # the identity too
     with open(labels, "w", newline="") as fh:
         w = csv.DictWriter(fh, list(rows[0]))
         w.writeheader()

@@ -277,8 +277,9 @@ def test_card_contents_and_contact_sheet(params, shards, tmp_path):
     front = yaml.safe_load(text.split("---\n")[1])
     assert front["configs"][0]["data_files"] == [{"split": "train", "path": "train/*.arrow"},
                                                  {"split": "test", "path": "test/*.arrow"}]
-    for factor, (lo, hi) in (("azimuth", (-90, 90)), ("elevation", (-20, 20)), ("light", (-80, 80))):
-        assert f"| {factor} | {lo} .. {hi} | {lo} .. {hi} |" in text
+    for factor, kind, (lo, hi) in (("azimuth", "camera_azimuth", (-90, 90)), ("elevation", "camera_elevation", (-20, 20)),
+                                   ("light", "light_azimuth", (-80, 80))):
+        assert f"| {factor} | {kind} (degrees) | {lo} .. {hi} | {lo} .. {hi} |" in text
     assert "96 images; meshes: 6 in train, 4 in test" in text
     assert "| train | azimuth | 3 | 12 |" in text and "| test | iid | 2 | 8 |" in text
     assert "- seed: 0\n" in text and "4 samples per pixel" in text and "field of view 30 degrees" in text

@@ -11,7 +11,7 @@ import torch
 from config import ModelConfig, UserError
 from model import checkpoint as ckpt
 from model.clamp import clamp, pull_loss
-from model.latents import clamp_mask, free_indices, mirror_parity, owned_indices, tied_mask
+from model.latents import clamp_mask, free_indices, mirror_parity, owned_indices, paper_flips, tied_mask
 from model.loss import free_bits_kl, kl_divergence, kl_per_latent, reconstruction
 from model.nets import build, from_config
 
@@ -29,7 +29,9 @@ def test_owned_indices_follow_factor_order():
 
 def test_mirror_parity_layout():
     # azimuth's first latent odd, its second (the cosine of a full turn) even; elevation even; light odd
-    assert mirror_parity(OWNED, L) == [-1, 1, 1, -1] + [0] * (L - 4)
+    assert mirror_parity(OWNED, L, paper_flips(OWNED)) == [-1, 1, 1, -1] + [0] * (L - 4)
+    # a factor's kind decides its flip: a hue (even) owning one latent, a roll (odd) owning two
+    assert mirror_parity({"hue": 1, "roll": 2}, 5, {"hue": 1, "roll": -1}) == [1, -1, 1, 0, 0]
 
 
 @pytest.mark.parametrize("arch,size,one_pass", [("conv4", 32, True), ("conv4", 36, False), ("paper", 32, False)])

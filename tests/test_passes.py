@@ -32,6 +32,7 @@ from config import ConfigError, load_params, parse_params
 from render.cameras import CAMERAS_FILE, backproject, intrinsics, rotation, world_to_camera
 from render.plan import Frame
 from render.runner import PLAN_FILE, RenderJob, render_set
+from render.state import FrameState
 from render.worker import RenderError
 from render.scene import SceneSpec, direction
 from tests.render_fixtures import blob, inside, make_project, raw_params, render_into
@@ -123,8 +124,9 @@ def _blender_camera(spec: SceneSpec, poses, points):
     from mathutils import Vector
 
     out = []
-    for az, el in poses:
-        scene.set_pose(az, el, 0.0)
+    for az, el, roll in poses:
+        scene.set_state(FrameState(camera_azimuth=az, camera_elevation=el, camera_distance=spec.camera.distance,
+                                   camera_roll=roll))
         scene.bpy.context.view_layer.update()
         cam = scene.camera
         depsgraph = scene.bpy.context.evaluated_depsgraph_get()
@@ -140,13 +142,13 @@ def test_cameras_equal_what_blender_reports(tmp_path):
     params = load_params(tmp_path / "params.yaml")
     ds = params.dataset("faces")
     spec = SceneSpec(params.render, ds.camera, ds.light, params.seed)
-    poses = [(0.0, 0.0), (-60.0, 20.0), (37.25, -15.5), (150.0, 45.0)]
+    poses = [(0.0, 0.0, 0.0), (-60.0, 20.0, 0.0), (37.25, -15.5, 30.0), (150.0, 45.0, -75.0)]  # (az, el, roll)
     points = np.random.default_rng(0).uniform(-0.5, 0.5, (20, 3))
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         reported = pool.apply(_blender_camera, (spec, poses, [tuple(p) for p in points]))
     k = intrinsics(SIZE, ds.camera.fov)
-    for (az, el), (matrix_world, proj, views) in zip(poses, reported):
-        m = world_to_camera(az, el, ds.camera.distance)
+    for (az, el, roll), (matrix_world, proj, views) in zip(poses, reported):
+        m = world_to_camera(az, el, ds.camera.distance, roll)
         # Blender's camera axes are OpenCV's with y and z negated.
         assert np.allclose(np.linalg.inv(m) @ np.diag([1, -1, -1, 1]), matrix_world, atol=1e-5)
         assert np.isclose(proj[0, 0] * SIZE / 2, k[0, 0], rtol=1e-5) and np.isclose(proj[1, 1] * SIZE / 2, k[1, 1], rtol=1e-5)
@@ -384,7 +386,7 @@ def test_the_executor_seam_returns_the_pass_files_the_pool_writes(rendered, proj
     ds = params.dataset("faces")
     spec = SceneSpec(params.render, ds.camera, ds.light, params.seed)
     labels = [r.split(",") for r in (rendered / "labels.csv").read_text().splitlines()[1:4]]
-    frames = [Frame(r[1], int(r[2]), int(r[3]), int(r[4]), float(r[5]), float(r[6]), float(r[7])) for r in labels]
+    frames = [Frame(r[1], int(r[2]), int(r[3]), int(r[4]), tuple(float(v) for v in r[5:8])) for r in labels]
     meshes = {fr.mesh: str((root / ds.mesh_dir() / f"{fr.mesh:04d}.ply").resolve()) for fr in frames}
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         results = pool.apply(worker.render_sweep_files, (spec, meshes, frames))

@@ -21,6 +21,7 @@ import yaml
 
 import render.runner as runner
 import render.worker as worker
+import durable
 from config import load_params
 from render.runner import LABELS_FILE, PLAN_FILE, RenderJob, render_set
 from render.worker import RenderError
@@ -137,7 +138,7 @@ def test_resume_renders_only_what_is_missing(project, light_set):
     gone = ["train/00001_002.png", "test/00000_000.png"]
     for name in gone + [LABELS_FILE]:
         (out / name).unlink()
-    (out / "train" / "00000_000.png.123.tmp").write_bytes(b"half")  # left by a killed worker
+    (out / "train" / ".00000_000.png.tmp-123").write_bytes(b"half")  # left by a killed worker
     render_set(params, RenderJob("faces", "light", out))
     assert folder_bytes(out) == folder_bytes(light_set)
     fresh = sorted(str(p.relative_to(out)) for p in out.rglob("*.png") if p.stat().st_mtime > old)
@@ -232,7 +233,7 @@ def test_metallic_finish_renders_unlike_a_matte_one_of_the_same_albedo(tmp_path)
     params = load_params(tmp_path / "params.yaml")
     ds = params.dataset("faces")
     spec = SceneSpec(params.render, ds.camera, ds.light, params.seed)
-    frames = [Frame("train", 0, k, k, 30.0, 10.0, -40.0) for k in meshes]
+    frames = [Frame("train", 0, k, k, (30.0, 10.0, -40.0)) for k in meshes]
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # Blender in its own process, as in production
         pngs = pool.apply(worker.render_sweep_bytes, (spec, meshes, frames))
     img = {name: cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(float)
@@ -345,7 +346,7 @@ def test_killed_render_resumes_without_redoing_finished_images(project):
     assert res.returncode == 0, res.stderr
     assert len(labels(out)) == 42 and len(list(out.rglob("*.png"))) == 42
     assert all(p.stat().st_mtime_ns == t for p, t in survivors.items())
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(durable.TEMPORARY))
 
 
 def test_a_truncated_png_in_a_finished_set_is_rendered_again_and_nothing_else(project):
@@ -407,7 +408,7 @@ def test_render_scratch_file_cannot_be_planted(project, tmp_path):
     victim.write_text("keep me")
     ds = params.dataset("faces")
     spec = runner.SceneSpec(params.render, ds.camera, ds.light, params.seed)
-    frames = (Frame("train", 0, 0, 0, 0.0, 0.0, 0.0),)
+    frames = (Frame("train", 0, 0, 0, (0.0, 0.0, 0.0)),)
     meshes = {0: str(open_catalog(root / ds.mesh_dir()).path(0))}
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         (png,) = pool.apply(_plant_and_render, (spec, meshes, frames, str(victim)))
@@ -450,7 +451,7 @@ def test_flat_fill_has_no_sampling_grain_where_the_world_fill_has(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params(max_bounces=0, size=64)))
     params = load_params(tmp_path / "params.yaml")
     ds = params.dataset("faces")
-    frames = [Frame("train", 0, 0, 0, 20.0, 5.0, 60.0)]
+    frames = [Frame("train", 0, 0, 0, (20.0, 5.0, 60.0))]
     images = {}
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # Blender in its own process, as in production
         for fill in ("world", "flat"):

@@ -364,7 +364,7 @@ def renders(tmp_path_factory):
     names = sorted(paths)
     spec = SceneSpec(RenderSettings(size=48, samples=8, threads=1), CameraSettings(distance=3.0, fov=30.0),
                      LightSettings(elevation=30.0, strength=4.0, ambient=0.08), seed=7)
-    frames = [Frame("train", 0, k, k, *VIEW) for k in range(len(names))]
+    frames = [Frame("train", 0, k, k, VIEW) for k in range(len(names))]
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # Blender in its own process, as in production
         pngs = pool.apply(render_sweep_bytes, (spec, dict(enumerate(paths[n] for n in names)), frames))
     return {n: cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_GRAYSCALE) for n, p in zip(names, pngs)}

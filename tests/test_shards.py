@@ -320,8 +320,10 @@ def write_passes(root: Path, ds, size: int = 16, sets=RENDER_SETS, passes=("dept
     (unique per frame, so alignment can be checked) and each set's cameras.json."""
     import cv2
 
+    from config import RenderSettings
     from render.cameras import CAMERAS_FILE, cameras_json
     from render.plan import PlanRequest, frames_of, plan
+    from render.scene import SceneSpec
     from render.worker import npy_bytes
 
     for name in sets:
@@ -334,7 +336,8 @@ def write_passes(root: Path, ds, size: int = 16, sets=RENDER_SETS, passes=("dept
                     assert cv2.imwrite(str(out / f.pass_file(p)), arrays["mask"] * np.uint8(255))
                 else:
                     (out / f.pass_file(p)).write_bytes(npy_bytes(arrays[p]))
-        (out / CAMERAS_FILE).write_bytes(cameras_json(frames, ds.camera, size, passes))
+        spec = SceneSpec(RenderSettings(size=size, passes=tuple(passes)), ds.camera, ds.light, seed, ds.kinds)
+        (out / CAMERAS_FILE).write_bytes(cameras_json(frames, spec))
 
 
 def fake_passes(name: str, file: str, size: int) -> dict[str, np.ndarray]:
