@@ -110,14 +110,21 @@ def build(p: dict[str, float]) -> Mesh:
 # ---------------------------------------------------------------------------------- chair types
 
 
-def _dining(p) -> list[Part]:
+def _seat_on_legs(p) -> tuple:
+    """A four-legged chair's seat and where its legs meet it: (w, d, h, shape, parts, thick, tops, feet),
+    feet the legs' (x, y) on the floor, splayed outward."""
     w, d, h = p["seat_width"], p["seat_depth"], p["seat_height"]
     shape = SEAT_SHAPES[int(p["seat_shape"])]
     parts, under = _seat(p, shape, w, d, h)
     thick = _leg_thickness(p)
     tops = [np.array([x, y, under + 0.004]) for x, y in _leg_tops(p, shape, w, d, thick)]
     spread = _splay(p, tops[0][2])
-    bottoms = [np.array([*(t[:2] + _unit(t[:2]) * spread), 0.0]) for t in tops]
+    return w, d, h, shape, parts, thick, tops, [t[:2] + _unit(t[:2]) * spread for t in tops]
+
+
+def _dining(p) -> list[Part]:
+    w, d, h, shape, parts, thick, tops, feet = _seat_on_legs(p)
+    bottoms = [np.array([*f, 0.0]) for f in feet]
     parts += _legs(p, tops, bottoms, thick)
     if p["stretchers"]:
         parts += _h_stretchers(p, tops, bottoms, p["stretcher_height"], thick)
@@ -128,13 +135,7 @@ def _dining(p) -> list[Part]:
 
 
 def _rocking(p) -> list[Part]:
-    w, d, h = p["seat_width"], p["seat_depth"], p["seat_height"]
-    shape = SEAT_SHAPES[int(p["seat_shape"])]
-    parts, under = _seat(p, shape, w, d, h)
-    thick = _leg_thickness(p)
-    tops = [np.array([x, y, under + 0.004]) for x, y in _leg_tops(p, shape, w, d, thick)]
-    spread = _splay(p, tops[0][2])
-    feet = [t[:2] + _unit(t[:2]) * spread for t in tops]
+    w, d, h, shape, parts, thick, tops, feet = _seat_on_legs(p)
     radius, overhang = p["rocker_radius"], p["rocker_overhang"]
     rocker_h, rocker_w = 0.035, max(thick * 0.9, 0.022)
     ys = [f[1] for f in feet]
