@@ -19,18 +19,19 @@ from config import CameraSettings, LightSettings
 
 @dataclass(frozen=True)
 class FrameState:
-    camera_azimuth: float = 0.0
-    camera_elevation: float = 0.0
-    camera_distance: float = 3.0
-    camera_roll: float = 0.0
-    light_azimuth: float = 0.0
-    light_elevation: float = 30.0
-    light_strength: float = 3.0
-    light_temperature: float | None = None
-    """Kelvin of the sun's black-body colour; None: white (the sun's colour is not a factor)."""
-    object_hue: float = 0.0
-    object_albedo: float = 1.0
-    object_scale: float = 1.0
+    """One frame's scene setting, a field per factor kind (`factors.KINDS`, whose units these are)."""
+
+    camera_azimuth: float = 0.0  # degrees; 0 sees the front
+    camera_elevation: float = 0.0  # degrees; > 0 looks down
+    camera_distance: float = 3.0  # scene units from the object's centre
+    camera_roll: float = 0.0  # degrees about the viewing axis
+    light_azimuth: float = 0.0  # degrees, in `light.frame`'s frame
+    light_elevation: float = 30.0  # degrees above the horizon
+    light_strength: float = 3.0  # W/m²
+    light_temperature: float | None = None  # kelvin of the sun's black-body colour; None: white
+    object_hue: float = 0.0  # degrees the albedo's hue turns
+    object_albedo: float = 1.0  # times the albedo
+    object_scale: float = 1.0  # times the object's size
 
 
 def frame_state(kinds: Sequence[str], values: Sequence[float], camera: CameraSettings,
