@@ -222,7 +222,7 @@ class DatasetConfig:
         _require(bool(self.factors), f"{at}.factors", "is empty; declare at least one factor, e.g. azimuth: camera_azimuth")
         seen: dict[str, str] = {}
         for name, kind in self.factors.items():
-            check_dataset_name(name, f"{at}.factors")  # a factor names folders and files (data/renders/<d>/<f>)
+            check_dataset_name(name, f"{at}.factors", "factor")  # it names folders and files: data/renders/<d>/<f>
             _require(name not in vocabulary.RESERVED, f"{at}.factors.{name}",
                      f"'{name}' is reserved ({', '.join(vocabulary.RESERVED)}); give the factor another name")
             _require(kind not in seen, f"{at}.factors.{name}",
@@ -496,9 +496,10 @@ DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 no leading dot (so neither `.` nor `..`), nothing that leaves the folder it is put in."""
 
 
-def check_dataset_name(name: str, at: str) -> None:
+def check_dataset_name(name: str, at: str, what: str = "dataset") -> None:
+    """A dataset's or a factor's name: both name folders and files."""
     _require(DATASET_NAME.fullmatch(name) is not None, at,
-             f"{_show(name)} is not a valid dataset name; use up to 64 letters, digits, '_', '.' and '-', "
+             f"{_show(name)} is not a valid {what} name; use up to 64 letters, digits, '_', '.' and '-', "
              "starting with a letter or digit")
 
 

@@ -104,6 +104,7 @@ BAD = [
     (_pop("train.mix.sun"), "train.mix: has no entry for factor 'sun' of dataset 'faces'; add `sun: 1`"),
     (_set("model.owned.zoom", 1), "model.owned.zoom: no dataset declares a factor 'zoom'"),
     (_set("datasets.faces.factors", {**FIVE, "intrinsic": "object_scale"}), "'intrinsic' is reserved"),
+    (_set("datasets.faces.factors", {**FIVE, "../up": "object_scale"}), "'../up' is not a valid factor name"),
     (_set("datasets.faces.ranges.sun", [0, 120]),
      "datasets.faces.ranges.sun: light_elevation is in degrees and must lie in [-90, 90]"),
     (_set("datasets.faces.ranges.hue", [10, 10]), "datasets.faces.ranges.hue: min 10 = max 10"),
@@ -326,3 +327,12 @@ def test_state_defaults_match_frame_state_of_nothing_declared():
                                                                   light_elevation=ds.light.elevation,
                                                                   light_strength=ds.light.strength)
 
+
+
+def test_the_suns_black_body_colour_runs_from_red_through_white_to_blue():
+    from render.state import blackbody_rgb
+
+    warm, white, cold = blackbody_rgb(2000.0), blackbody_rgb(6600.0), blackbody_rgb(20000.0)
+    assert max(warm) == max(white) == max(cold) == 1.0  # the brightest channel is 1: strength stays the sun's
+    assert warm[0] == 1.0 and warm[2] < 0.1 and cold[2] == 1.0 and cold[0] < 0.8
+    assert min(white) > 0.97  # 6600 K is close to white
