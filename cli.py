@@ -183,13 +183,13 @@ def render(ctx, factor, dataset, groups, steps, value_range, size, samples, work
         params = dataclasses.replace(params, render=settings)
     if address is not None and params.render.executor != "ray":
         raise ConfigError("--address names a Ray cluster; add --executor ray (or set render.executor: ray)")
+    if factor == "all" and (out or value_range or groups is not None):
+        raise ConfigError("--factor all renders every set of params.yaml into data/renders/<dataset>/<set>; "
+                          "drop --out, --range and --groups, or render one set")
     names = dataset_names(params, dataset)
     for name in names:
         ds = params.dataset(name)
         sets = ds.render_sets if factor == "all" else (check_factor(factor, ds.render_sets),)
-        if factor == "all" and (out or value_range or groups is not None):
-            raise ConfigError("--factor all renders every set of params.yaml into data/renders/<dataset>/<set>; "
-                              "drop --out, --range and --groups, or render one set")
         for name_of_set in sets:
             folder = Path(out) / name if (out and len(names) > 1) else Path(out) if out else ds.render_dir(name_of_set)
             render_set(params, RenderJob(dataset=name, factor=name_of_set, out=folder, groups=groups, steps=steps,

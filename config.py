@@ -445,15 +445,16 @@ class Params:
             check_dataset_name(name, "datasets")
             _require(name != "all", "datasets", "'all' is not a dataset name: `--dataset all` means every dataset; "
                      "rename it")
+        # model.owned and train.mix are keyed by factor name: exactly the factors some dataset declares.
         declared = {f for ds in self.datasets.values() for f in ds.factors}
-        for key, given in (("model.owned", self.model.owned), ("train.mix", self.train.mix)):
+        for key, given, extra in (("model.owned", self.model.owned, set()), ("train.mix", self.train.mix, {INTRINSIC})):
             for f in given:
-                _require(f in declared or f == INTRINSIC and key == "train.mix", f"{key}.{f}",
+                _require(f in declared | extra, f"{key}.{f}",
                          f"no dataset declares a factor '{f}' (declared: {', '.join(sorted(declared))}); remove it")
-        for name, ds in self.datasets.items():
-            for key, given in (("model.owned", self.model.owned), ("train.mix", self.train.mix)):
+            for name, ds in self.datasets.items():
                 for f in ds.factors:
                     _require(f in given, key, f"has no entry for factor '{f}' of dataset '{name}'; add `{f}: 1`")
+        for name, ds in self.datasets.items():
             owned = sum(self.model.owned[f] for f in ds.factors)
             _require(self.model.latents > owned, "model.latents",
                      f"is {self.model.latents}; dataset '{name}' needs more than its {owned} owned latents, "

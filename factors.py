@@ -25,6 +25,7 @@ FACTOR_KINDS: tuple[str, ...] = typing.get_args(FactorKind)
 
 PAPER: dict[str, str] = {"azimuth": "camera_azimuth", "elevation": "camera_elevation", "light": "light_azimuth"}
 """The default declaration: the paper's three factors, by name and kind."""
+PAPER_KINDS: tuple[str, ...] = tuple(PAPER.values())
 
 RESERVED = ("intrinsic", "iid", "all")
 """Names a factor cannot take: the identity sweeps, the i.i.d. set, and `render --factor all`."""

@@ -121,7 +121,7 @@ def _flat(array: np.ndarray) -> np.ndarray:
 def open_split(shard_dir: Path | str, split: str, factor: str | None = None, verify: bool = True) -> SplitArrays:
     """Open (and with `verify`, checksum) the shards of `split`, optionally of one set only."""
     manifest = read_manifest(shard_dir)
-    return SplitArrays(list(iter_shards(shard_dir, split, factor, verify)), manifest.factors, manifest.sets)
+    return SplitArrays(list(iter_shards(shard_dir, split, factor, verify, manifest)), manifest.factors, manifest.sets)
 
 
 # ------------------------------------------------------------------------------ sweep sampler

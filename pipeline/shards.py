@@ -40,7 +40,7 @@ import durable
 from config import PASSES, SPLITS, DatasetConfig, ShardSettings, UserError
 from pipeline.npzfile import NpzLayoutError, open_members, write_npz
 from render.cameras import CAMERAS_FILE
-from render.plan import PASS_SUFFIXES
+from render.plan import LABEL_COLUMNS, PASS_SUFFIXES
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -133,7 +133,7 @@ def read_rendered_set(render_dir: Path, dataset: str, name: str,
     try:
         with open(labels_path, newline="") as f:
             reader = csv.DictReader(f)
-            columns = list(reader.fieldnames or [])[5:]
+            columns = list(reader.fieldnames or [])[len(LABEL_COLUMNS):]
             if columns != list(factors):
                 raise ShardError(f"{labels_path}: labels factors {columns} but datasets.{dataset}.factors declares "
                                  f"{list(factors)}; re-render with `python cli.py render --factor {name} --dataset {dataset}`")
@@ -439,7 +439,8 @@ def verify_dir(shard_dir: Path | str) -> Manifest:
 
 
 def iter_shards(shard_dir: Path | str, split: str | None = None, factor: str | None = None,
-                verify: bool = True) -> Iterator[Shard]:
-    manifest = read_manifest(shard_dir)
+                verify: bool = True, manifest: Manifest | None = None) -> Iterator[Shard]:
+    """The shards of `split` and set `factor` (None: all), opened; `manifest`: the folder's, if already read."""
+    manifest = manifest or read_manifest(shard_dir)
     for entry in manifest.select(split, factor):
         yield open_shard(shard_dir, manifest, entry, verify)

@@ -26,6 +26,8 @@ import factors as vocabulary
 from config import INTRINSIC, IID, SPLITS, ConfigError, DatasetConfig, check_factor, check_steps
 
 ANGLE_DECIMALS = 4
+LABEL_COLUMNS = ("file", "split", "group", "index", "mesh")
+"""The first columns of a set's labels.csv; one column per declared factor follows, in the dataset's order."""
 PASS_SUFFIXES = {"depth": ".depth.npy", "normal": ".normal.npy", "mask": ".mask.png"}
 """File name endings of the ground-truth passes (`render.passes`, docs/passes.md)."""
 

@@ -49,7 +49,7 @@ import numpy as np
 import durable
 from config import SPLITS, DatasetConfig, Params, RenderSettings, check_factor
 from render.cameras import CAMERAS_FILE, cameras_json
-from render.plan import Frame, PlanRequest, Sweep, frames_of, plan
+from render.plan import LABEL_COLUMNS, Frame, PlanRequest, Sweep, frames_of, plan
 from render.scene import SceneSpec
 from render.worker import RenderError, SweepTask, build_scene, init_worker, render_task, scratch_dir
 
@@ -57,8 +57,6 @@ log = logging.getLogger(__name__)
 
 PLAN_FILE = ".plan.json"
 LABELS_FILE = "labels.csv"
-LABEL_COLUMNS = ("file", "split", "group", "index", "mesh")
-"""The first columns of labels.csv; one column per declared factor follows, in the dataset's factor order."""
 
 
 @dataclass(frozen=True)

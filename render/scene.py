@@ -60,7 +60,7 @@ class SceneSpec:
     camera: CameraSettings
     light: LightSettings
     seed: int
-    kinds: tuple[str, ...] = tuple(vocabulary.PAPER.values())
+    kinds: tuple[str, ...] = vocabulary.PAPER_KINDS
     """The kinds of the dataset's factors, in factor order (what a frame's values set)."""
 
     def state(self, values: Sequence[float]) -> FrameState:
@@ -76,7 +76,7 @@ class SceneSpec:
                 # Only when on: a set rendered without passes keeps the plan key it always had.
                 **({"passes": list(r.pass_names)} if r.passes else {}),
                 # Only when not the paper's three: their sets keep the plan key they always had.
-                **({"factors": list(self.kinds)} if self.kinds != tuple(vocabulary.PAPER.values()) else {})}
+                **({"factors": list(self.kinds)} if self.kinds != vocabulary.PAPER_KINDS else {})}
 
     @property
     def cycles_seed(self) -> int:

@@ -73,22 +73,24 @@ def test_every_kind_states_its_unit_bounds_and_flip():
     assert {n for n, k in vocabulary.KINDS.items() if k.flip == -1} == {"camera_azimuth", "camera_roll", "light_azimuth"}
 
 
+def _parent(raw: dict, path: str) -> tuple[dict, str]:
+    """The mapping that holds the dotted `path`'s last key, and that key."""
+    *parents, last = path.split(".")
+    for key in parents:
+        raw = raw[key]
+    return raw, last
+
+
 def _set(path: str, value):
     def change(raw):
-        *parents, last = path.split(".")
-        node = raw
-        for key in parents:
-            node = node[key]
+        node, last = _parent(raw, path)
         node[last] = value
     return change
 
 
 def _pop(path: str):
     def change(raw):
-        *parents, last = path.split(".")
-        node = raw
-        for key in parents:
-            node = node[key]
+        node, last = _parent(raw, path)
         del node[last]
     return change
 
