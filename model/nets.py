@@ -70,7 +70,7 @@ class VAE(nn.Module):
         return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+        return self.decoder(z).float()  # the losses in fp32 under bf16 autocast (a no-op otherwise)
 
 
 def build(arch: str, size: int, channels: int, latents: int, parity: Sequence[int] | None = None,
@@ -107,7 +107,9 @@ class _Heads(nn.Module):
         self.linear = nn.Linear(features, 2 * latents)
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.linear(h).chunk(2, dim=1)
+        # in fp32 even under bf16 autocast: a tied latent's value is the factor, to more than 3 digits
+        with torch.autocast(h.device.type, enabled=False):
+            mu, logvar = self.linear(h.float()).chunk(2, dim=1)
         return mu, logvar
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -55,7 +56,7 @@ from model import distributed
 from model.distributed import World
 from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, owned_indices, tied_mask
-from model.loss import free_bits_kl, kl_per_latent, reconstruction, reparameterise
+from model.loss import free_bits_kl, kl_per_latent, reconstruction, reparameterise, structural
 from model.nets import VAE, from_config
 from model.weak import AGGREGATION, WEAK_KINDS, pair_indices, paired_posteriors
 
@@ -100,16 +101,24 @@ class StepResult:
 # ------------------------------------------------------------------------------ one step (pure)
 
 
+def image_loss(logits: torch.Tensor, x: torch.Tensor, mc: ModelConfig, tc: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(−log p(x|z), the loss that stands for it) per image: the likelihood plus `train.ssim_weight` times
+    the structural term."""
+    with torch.autocast(logits.device.type, enabled=False):  # in fp32 under bf16 autocast too
+        recon = reconstruction(logits, x, mc.likelihood, mc.sigma)
+        return recon, (recon + tc.ssim_weight * structural(logits, x) if tc.ssim_weight else recon)
+
+
 def vae_step(model: VAE, x: torch.Tensor, mc: ModelConfig, tc: TrainConfig, eps: torch.Tensor | None = None,
              kl_weight: torch.Tensor | None = None, beta: float | None = None) -> StepResult:
     """A plain VAE step; `kl_weight` [L] scales each latent's KL (None = all 1); `beta` (default
     `train.beta`) weighs the KL."""
     mu, logvar = model.encode(x)
     logits = model.decode(reparameterise(mu, logvar, eps))
-    recon, kl_each = reconstruction(logits, x, mc.likelihood, mc.sigma), kl_per_latent(mu, logvar)
+    (recon, fit), kl_each = image_loss(logits, x, mc, tc), kl_per_latent(mu, logvar)
     kl = kl_each.sum(dim=1)
     weighted = kl if kl_weight is None else (kl_each * kl_weight).sum(dim=1)
-    loss = recon.mean() + (tc.beta if beta is None else beta) * weighted.mean()
+    loss = fit.mean() + (tc.beta if beta is None else beta) * weighted.mean()
     return StepResult(loss, recon, kl, torch.zeros(()), ["shuffled"] * len(x))
 
 
@@ -145,8 +154,8 @@ def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, 
     weighted = kl_each if weight is None else kl_each * weight
     penalised = (free_bits_kl(weighted, tied_mask(mc.owned, L).to(x.device), tc.free_bits) if tc.free_bits
                  else weighted.sum(dim=1))
-    recon = reconstruction(model.decode(z), x, mc.likelihood, mc.sigma)
-    loss = recon.mean() + tc.beta * penalised.mean() + tc.pull * pull
+    recon, fit = image_loss(model.decode(z), x, mc, tc)
+    loss = fit.mean() + tc.beta * penalised.mean() + tc.pull * pull
     return StepResult(loss, recon, kl, pull.detach(), [s for s in sweeps for _ in range(K)])
 
 
@@ -161,9 +170,9 @@ def pair_step(model: VAE, x: torch.Tensor, sweeps: list[str], pairs: torch.Tenso
     if kind == "gvae":
         shared = clamp_mask(sweeps, mc.owned, mc.latents).to(x.device)[pairs[:, 0] // K]
     pmu, plv = paired_posteriors(mu, logvar, pairs, AGGREGATION[kind], shared)
-    recon = reconstruction(model.decode(reparameterise(pmu, plv, eps)), x, mc.likelihood, mc.sigma)
+    recon, fit = image_loss(model.decode(reparameterise(pmu, plv, eps)), x, mc, tc)
     kl = kl_per_latent(pmu, plv).sum(dim=1)
-    loss = recon.mean() + tc.beta * kl.mean()
+    loss = fit.mean() + tc.beta * kl.mean()
     return StepResult(loss, recon, kl, torch.zeros(()), [s for s in sweeps for _ in range(K)])
 
 
@@ -212,6 +221,13 @@ def memory_format(arch: str, device: torch.device) -> torch.memory_format:
 def make_optimizer(model: VAE, tc: TrainConfig) -> torch.optim.Adam:
     # fused: one kernel per step instead of several per parameter tensor (small nets are overhead-bound)
     return torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True)
+
+
+def learning_rate(tc: TrainConfig, step: int) -> float:
+    """The learning rate of optimiser step `step` (0-based), from `train.lr` and `train.lr_schedule`."""
+    if tc.lr_schedule == "constant":
+        return tc.lr
+    return 0.5 * tc.lr * (1.0 + math.cos(math.pi * min(step, tc.steps) / tc.steps))
 
 
 def fingerprint(params: Params, job: TrainJob, shard_dir: Path) -> str:
@@ -425,7 +441,8 @@ class _Run:
                 x, sweeps = next_batch(self.data, step, job.kind, tc, world)
                 x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.fmt)
                 eps = self.noise(len(x))
-                result = self.objective(x, eps, sweeps, self.pairs(step, sweeps, len(x)))
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16"):
+                    result = self.objective(x, eps, sweeps, self.pairs(step, sweeps, len(x)))
                 if not distributed.all_finite(result.loss, world):
                     kept = (f"the last good checkpoint is {job.resume}" if job.resume.is_file()
                             else "no checkpoint was written yet")
@@ -433,6 +450,8 @@ class _Run:
                                            f"{job.dataset}-{job.kind}; {kept}; lower train.lr or check the shards")
                 self.optimizer.zero_grad(set_to_none=True)
                 result.loss.backward()
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rate(tc, step)
                 self.optimizer.step()
                 step += 1
                 rate = log.add(step, result, len(x) * world.size, self.optimizer.param_groups[0]["lr"])

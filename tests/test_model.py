@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from config import ModelConfig, UserError
+from config import ModelConfig, UserError, load_params
 from model import checkpoint as ckpt
 from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, free_indices, mirror_parity, owned_indices, paper_flips, tied_mask
 from model.loss import free_bits_kl, kl_divergence, kl_per_latent, reconstruction
 from model.nets import build, from_config
 
+ROOT = Path(__file__).resolve().parents[1]
 OWNED = {"azimuth": 2, "elevation": 1, "light": 1}
 L = 10
 
@@ -178,6 +180,46 @@ def test_interleaved_vae_steps_follow_the_schedule_and_the_paper_has_none():
     assert vae_steps(TrainConfig(vae_every=2)) == [1, 3, 5, 7, 9, 11, 13]
     assert vae_steps(TrainConfig(vae_every=1)) == list(range(14))
     assert vae_steps(TrainConfig(), kind="vae") == list(range(14))  # the baseline: every step
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_and_the_paper_keeps_it_constant():
+    from config import TrainConfig
+    from model.train import learning_rate
+
+    assert TrainConfig().lr_schedule == "constant"  # the paper's (and the original code's) fixed rate
+    assert load_params(ROOT / "profiles" / "paper.yaml").train.lr_schedule == "constant"
+    constant = TrainConfig(lr=1e-3, steps=100)
+    assert {learning_rate(constant, s) for s in range(100)} == {1e-3}
+    cosine = TrainConfig(lr=1e-3, steps=100, lr_schedule="cosine")
+    rates = [learning_rate(cosine, s) for s in range(100)]
+    assert rates[0] == 1e-3 and rates[50] == pytest.approx(5e-4) and 0 < rates[-1] < 1e-6
+    assert all(a > b for a, b in zip(rates, rates[1:]))  # strictly decreasing
+    assert learning_rate(cosine, 25) == pytest.approx(1e-3 * (1 + 2 ** -0.5) / 2)
+
+
+def test_structural_term_is_the_evaluations_ssim_and_the_paper_leaves_it_out():
+    import numpy as np
+
+    from config import TrainConfig
+    from evaluate.rerender import ssim
+    from model.loss import structural
+    from model.train import image_loss, vae_step
+
+    torch.manual_seed(0)
+    x, logits = torch.rand(3, 1, 24, 20), 3 * torch.randn(3, 1, 24, 20)  # not square: both blur matrices
+    want = ssim(torch.sigmoid(logits).permute(0, 2, 3, 1).numpy(), x.permute(0, 2, 3, 1).numpy())
+    assert np.allclose(1 - structural(logits, x).numpy() / (24 * 20), want, atol=1e-5)
+    assert structural(torch.logit(x.clamp(1e-4, 1 - 1e-4)), x).abs().max() < 1e-2  # a perfect image: no loss
+    assert TrainConfig().ssim_weight == 0 and load_params(ROOT / "profiles" / "paper.yaml").train.ssim_weight == 0
+    mc = ModelConfig(arch="conv4", latents=L, owned=OWNED, mirror=False)
+    recon, fit = image_loss(logits, x, mc, TrainConfig())
+    assert torch.equal(recon, fit)  # the paper: the likelihood alone
+    recon2, fit2 = image_loss(logits, x, mc, TrainConfig(ssim_weight=2.0))
+    assert torch.equal(recon2, recon) and torch.allclose(fit2 - recon, 2.0 * structural(logits, x))
+    model = build("conv4", 16, 1, L)
+    xb, eps = torch.rand(4, 1, 16, 16), torch.randn(4, L)
+    plain, weighted = (vae_step(model, xb, mc, TrainConfig(ssim_weight=w), eps) for w in (0.0, 1.0))
+    assert torch.equal(plain.recon, weighted.recon) and weighted.loss > plain.loss  # logged recon stays -log p
 
 
 def test_intrinsic_kl_weight_scales_only_the_intrinsic_latents():

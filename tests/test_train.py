@@ -18,7 +18,7 @@ from config import load_params
 from model import checkpoint as ckpt
 from model.loss import kl_divergence, reconstruction
 from model.nets import build
-from model.train import TrainJob, TrainingDiverged, train
+from model.train import TrainJob, TrainingDiverged, learning_rate, train
 from tests.train_fixtures import make_shards, write_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,10 +70,28 @@ def test_short_training_lowers_the_loss_and_logs(shards, tmp_path, kind):
     assert not (tmp_path / "ckpt" / "run.pt").exists()  # the resumable checkpoint is gone once done
 
 
-@pytest.mark.parametrize("kind", ["dcign", "adagvae"])  # adagvae: the pairs, drawn per step, too
-def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind):
+def test_bf16_training_with_the_structural_term_lowers_the_loss_and_keeps_fp32_weights(shards, tmp_path):
     params, shard_dir = shards
-    params = with_train(params, steps=10, warm_start=3)  # the interruption falls in the DC-IGN phase
+    from pipeline.loader import open_split, to_tensor
+
+    x = to_tensor(open_split(shard_dir, "test").all_images()[0])
+    torch.manual_seed(params.seed)
+    before = mean_loss(build("conv4", 32, 1, params.model.latents), x)
+    fp32 = ckpt.load(train(with_train(params, steps=30, warm_start=5), job(tmp_path, shard_dir, name="fp32")))
+    # with the structural term: its blurs and divisions must stay fp32 (in bf16 the loss became -inf)
+    out = train(with_train(params, steps=30, warm_start=5, precision="bf16", ssim_weight=1.0),
+                job(tmp_path, shard_dir, name="bf16"))
+    model, _ = ckpt.load_model(out)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert mean_loss(model, x) < 0.8 * before
+    assert not same_weights(ckpt.load(out)["model"], fp32["model"])  # the option is not ignored
+
+
+@pytest.mark.parametrize("kind,schedule", [("dcign", "constant"), ("adagvae", "constant"), ("dcign", "cosine")])
+def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind, schedule):
+    # adagvae: the pairs, drawn per step, too; cosine: the learning rate picks up where it stopped
+    params, shard_dir = shards
+    params = with_train(params, steps=10, warm_start=3, lr_schedule=schedule)  # the interruption falls in the DC-IGN phase
     straight = ckpt.load(train(params, job(tmp_path, shard_dir, kind, name="a")))
     partial = train(params, job(tmp_path, shard_dir, kind, name="b"), stop_after=6)
     assert ckpt.load(partial)["step"] == 6
@@ -81,6 +99,9 @@ def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind):
     assert resumed["step"] == 10
     assert same_weights(straight["model"], resumed["model"])  # bitwise, and the same seed gives the same weights
     assert torch.equal(straight["rng"]["torch"], resumed["rng"]["torch"])
+    last_lr = straight["optimizer"]["param_groups"][0]["lr"]  # the rate the loop used for its last step
+    assert last_lr == (params.train.lr if schedule == "constant" else learning_rate(params.train, 9)) < 2 * params.train.lr
+    assert schedule == "constant" or last_lr < 0.05 * params.train.lr
 
 
 def test_killed_cli_run_resumes_from_its_last_checkpoint(shards, tmp_path):
