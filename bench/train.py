@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from config import ModelConfig, TrainConfig  # noqa: E402
 from model.nets import from_config  # noqa: E402
-from model.train import dcign_step, make_optimizer, memory_format  # noqa: E402
+from model.train import autocast, dcign_step, make_optimizer, memory_format  # noqa: E402
 
 SWEEP = 16  # images per sweep (params.yaml datasets.*.steps)
 TYPES = ["azimuth", "intrinsic", "elevation", "intrinsic", "light", "intrinsic", "intrinsic", "intrinsic"]
@@ -39,9 +39,9 @@ def matmul_gflops(seconds: float, n: int = 2048) -> float:
     return 2 * n**3 * done / (time.perf_counter() - t0) / 1e9
 
 
-def make_step(arch: str, size: int, sweeps: int, channels_last: bool | None, mirror: bool = False):
+def make_step(arch: str, size: int, sweeps: int, channels_last: bool | None, mirror: bool = False, **train):
     mc = ModelConfig(arch=arch, latents=32, mirror=mirror)
-    tc = TrainConfig()
+    tc = TrainConfig(**train)
     torch.manual_seed(0)
     model = from_config(mc, size, 1)
     fmt = memory_format(arch, torch.device("cpu")) if channels_last is None else (
@@ -52,7 +52,8 @@ def make_step(arch: str, size: int, sweeps: int, channels_last: bool | None, mir
     types = (TYPES * sweeps)[:sweeps]
 
     def step():
-        r = dcign_step(model, x, types, mc, tc)
+        with autocast(tc, torch.device("cpu")):
+            r = dcign_step(model, x, types, mc, tc)
         opt.zero_grad(set_to_none=True)
         r.loss.backward()
         opt.step()
@@ -82,8 +83,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=6.0, help="timing window per case")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cases = [  # (label, arch, size, sweeps per step, channels_last or None = what training uses[, mirror])
+    cases = [  # (label, arch, size, sweeps per step, channels_last or None = what training uses[, mirror[, train]])
         ("conv4 64 default (4 sweeps, channels_last, mirror)", "conv4", 64, 4, None, True),
+        ("conv4 64 default, `train.precision: bf16`", "conv4", 64, 4, None, True, {"precision": "bf16"}),
+        ("conv4 64 default, `train.ssim_weight: 1`", "conv4", 64, 4, None, True, {"ssim_weight": 1.0}),
+        ("conv4 64 default, bf16 + `ssim_weight: 1`", "conv4", 64, 4, None, True, {"precision": "bf16", "ssim_weight": 1.0}),
         ("conv4 64, 4 sweeps, no mirror", "conv4", 64, 4, None),
         ("conv4 64, 1 sweep/step", "conv4", 64, 1, None),
         ("conv4 64, 8 sweeps/step", "conv4", 64, 8, None),
@@ -96,7 +100,8 @@ def main() -> None:
     print("| case | MFLOP/image (train step) | floor img/s | measured img/s | of floor |")
     print("|---|---:|---:|---:|---:|")
     for label, *case in cases:
-        step, images = make_step(*case)
+        train = case.pop() if isinstance(case[-1], dict) else {}
+        step, images = make_step(*case, **train)
         flops = step_flops(step) / images
         floor = rate * 1e9 / flops
         measured = images_per_s(step, images, args.seconds)

@@ -218,6 +218,11 @@ def memory_format(arch: str, device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cpu" and arch == "conv4" else torch.contiguous_format
 
 
+def autocast(tc: TrainConfig, device: torch.device) -> torch.autocast:
+    """The arithmetic of a training step's networks (`train.precision`)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
+
+
 def make_optimizer(model: VAE, tc: TrainConfig) -> torch.optim.Adam:
     # fused: one kernel per step instead of several per parameter tensor (small nets are overhead-bound)
     return torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True)
@@ -441,7 +446,7 @@ class _Run:
                 x, sweeps = next_batch(self.data, step, job.kind, tc, world)
                 x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.fmt)
                 eps = self.noise(len(x))
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16"):
+                with autocast(tc, self.device):
                     result = self.objective(x, eps, sweeps, self.pairs(step, sweeps, len(x)))
                 if not distributed.all_finite(result.loss, world):
                     kept = (f"the last good checkpoint is {job.resume}" if job.resume.is_file()
