@@ -84,10 +84,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cases = [  # (label, arch, size, sweeps per step, channels_last or None = what training uses[, mirror[, train]])
-        ("conv4 64 default (4 sweeps, channels_last, mirror)", "conv4", 64, 4, None, True),
-        ("conv4 64 default, `train.precision: bf16`", "conv4", 64, 4, None, True, {"precision": "bf16"}),
-        ("conv4 64 default, `train.ssim_weight: 1`", "conv4", 64, 4, None, True, {"ssim_weight": 1.0}),
-        ("conv4 64 default, bf16 + `ssim_weight: 1`", "conv4", 64, 4, None, True, {"precision": "bf16", "ssim_weight": 1.0}),
+        ("conv4 64, fp32 (4 sweeps, channels_last, mirror)", "conv4", 64, 4, None, True),
+        ("conv4 64, `train.precision: bf16`", "conv4", 64, 4, None, True, {"precision": "bf16"}),
+        ("conv4 64, fp32, `train.ssim_weight: 1`", "conv4", 64, 4, None, True, {"ssim_weight": 1.0}),
+        ("conv4 64, bf16 + `ssim_weight: 1` (params.yaml)", "conv4", 64, 4, None, True, {"precision": "bf16", "ssim_weight": 1.0}),
         ("conv4 64, 4 sweeps, no mirror", "conv4", 64, 4, None),
         ("conv4 64, 1 sweep/step", "conv4", 64, 1, None),
         ("conv4 64, 8 sweeps/step", "conv4", 64, 8, None),
