@@ -21,6 +21,7 @@ import artifacts
 from config import UserError
 from evaluate.encode import as_float, decode, encode
 from evaluate.mapping import FactorMapping
+from model.loss import ssim_from_moments
 
 DISTANCE_EDGES = (0.0, 0.125, 0.25, 0.5, 1.0)
 """Target distance bins, as fractions of the factor's range."""
@@ -38,13 +39,9 @@ class RerenderError(UserError):
 def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-image SSIM (Wang et al. 2004; Gaussian window sigma 1.5, K1 0.01, K2 0.03, data range 1,
     reflected borders) of float images [N, H, W, C] in [0, 1], averaged over pixels and channels."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     blur = lambda x: gaussian_filter(x, sigma=(0, 1.5, 1.5, 0), truncate=3.5)  # noqa: E731  (11x11 window)
-    mu_a, mu_b = blur(a), blur(b)
-    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
-    cov = blur(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    s = ssim_from_moments(blur(a), blur(b), blur(a * a), blur(b * b), blur(a * b))
     return s.mean(axis=(1, 2, 3))
 
 

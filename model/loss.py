@@ -73,17 +73,22 @@ def _gaussian_blur(x: torch.Tensor) -> torch.Tensor:
     return gh @ x.contiguous() @ gw.T
 
 
+def ssim_from_moments(mu_a, mu_b, aa, bb, ab):
+    """The SSIM map (Wang et al. 2004; K1 0.01, K2 0.03, data range 1) from the windowed means of a, b,
+    a², b² and ab: torch tensors (the training loss) or numpy arrays (`evaluate.rerender.ssim`) alike."""
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    var_a, var_b, cov = aa - mu_a ** 2, bb - mu_b ** 2, ab - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+
+
 def structural(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Pixels × (1 − SSIM) of the decoded mean sigmoid(logits) against x, per image [B]: a loss on local
     structure (means, contrasts, correlations in 11×11 windows), scaled by the pixel count like the summed
     −log p(x|z) it is added to (`train.ssim_weight`). Pixel-wise likelihoods forgive blur that SSIM
     does not: averaging plausible details lowers their error but flattens local contrast."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
     a = torch.sigmoid(logits)
-    mu_a, mu_b, aa, bb, ab = _gaussian_blur(torch.stack([a, x, a * a, x * x, a * x])).unbind(0)  # one product
-    var_a, var_b, cov = aa - mu_a ** 2, bb - mu_b ** 2, ab - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return (1.0 - s).flatten(1).sum(dim=1)
+    moments = _gaussian_blur(torch.stack([a, x, a * a, x * x, a * x])).unbind(0)  # one product for all five
+    return (1.0 - ssim_from_moments(*moments)).flatten(1).sum(dim=1)
 
 
 def kl_per_latent(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
