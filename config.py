@@ -366,10 +366,6 @@ class TrainConfig:
     ssim_weight: float = 0.0
     """Weight of a structural term, pixels × (1 − SSIM) of the decoded image (`model.loss.structural`),
     added to −log p(x|z) in every step of every model (0 = the paper: the likelihood alone)."""
-    shift: int = 0
-    """Translation jitter of training images, in whole pixels (0 = the paper: none): each sweep of a
-    DC-IGN step (each image of a plain VAE step) moves by one offset drawn on [-shift, shift] in each
-    direction (`model.augment`), so no latent can read a factor off where the object sits in the frame."""
     beta_intrinsic: float = 1.0
     """KL weight of the intrinsic (identity) latents relative to `beta` in DC-IGN training (1 = the paper);
     below 1 the identity code keeps more detail. The baseline `vae` is not affected."""
@@ -407,7 +403,6 @@ class TrainConfig:
         _require(self.vae_every >= 0, f"{at}.vae_every", "must be >= 0 (0 = no interleaved VAE steps)")
         _require(self.beta_intrinsic >= 0, f"{at}.beta_intrinsic", "must be >= 0")
         _require(self.ssim_weight >= 0, f"{at}.ssim_weight", "must be >= 0 (0 = off, the paper)")
-        _require(self.shift >= 0, f"{at}.shift", f"is {self.shift}; give whole pixels >= 0 (0 = off, the paper)")
         _require(INTRINSIC in self.mix, f"{at}.mix", "give a weight for intrinsic (the identity sweeps)")
         # A finite sum too: the weights are normalised by it (1e308 twice is inf, and every share 0).
         _require(all(w >= 0 for w in self.mix.values()) and 0 < sum(self.mix.values()) < math.inf, f"{at}.mix",

@@ -19,8 +19,6 @@ Choices where the paper and the original code differ (see docs in params.yaml / 
   itself is unclamped, so every latent gets KL gradient.
 - pull: ½·pull·Σ(t − mean)² over clamped coordinates (its gradient is the code's (t − mean)·0.01);
   applied to μ and log σ² (μ/log σ² clamp) or to μ (z clamp).
-- shift (not in the paper, `train.shift`): each sweep (each image of a plain step) moved by one
-  random whole-pixel offset (`model.augment`), so no latent reads a factor off the object's place in the frame.
 - free bits (not in the paper, `train.free_bits`): a tied latent whose KL, averaged over the step, is
   below the floor gets no KL gradient. Without it a factor that shows little in the picture (faces
   elevation, ±20°) can collapse to the prior early in training and never recover, depending on the seed.
@@ -55,7 +53,6 @@ import artifacts
 from config import ModelConfig, Params, TrainConfig, UserError
 from model import checkpoint as ckpt
 from model import distributed
-from model.augment import draw_offsets, shift_groups
 from model.distributed import World
 from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, owned_indices, tied_mask
@@ -447,7 +444,6 @@ class _Run:
                   disable=not job.progress, dynamic_ncols=True) as bar:
             while step < end:
                 x, sweeps = next_batch(self.data, step, job.kind, tc, world)
-                x = self.jitter(step, sweeps, x)
                 x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.fmt)
                 eps = self.noise(len(x))
                 with autocast(tc, self.device):
@@ -487,32 +483,12 @@ class _Run:
         mine = self.world.share(self.params.train.sweeps_per_step, "train.sweeps_per_step")
         return (whole[mine.start * k // 2: mine.stop * k // 2] - mine.start * k).to(self.device)
 
-    def jitter(self, step: int, sweeps: list[str] | None, x: torch.Tensor) -> torch.Tensor:
-        """This rank's images moved by `train.shift` (`model.augment`): one offset per sweep of a sweep
-        step, per image of a plain step, drawn for the whole step from a generator seeded by (seed, step),
-        so they are the same whatever the number of ranks and after a resume."""
-        tc = self.params.train
-        if tc.shift == 0:
-            return x
-        plain = sweeps is None
-        whole = tc.batch_size if plain else tc.sweeps_per_step
-        name = "train.batch_size" if plain else "train.sweeps_per_step"
-        generator = torch.Generator().manual_seed(_stream_seed("shift", self.params.seed, step))
-        offsets = draw_offsets(whole, tc.shift, generator)[self.world.share(whole, name)]
-        return shift_groups(x, offsets)
-
     def noise(self, rows: int) -> torch.Tensor:
         """This rank's rows of the step's sampling noise, drawn for the whole step on every rank (the
         same numbers as one process drawing for the whole step)."""
         latents = self.params.model.latents
         eps = torch.randn((rows * self.world.size, latents), device=self.device)
         return eps[self.world.share(rows * self.world.size, "the step")]
-
-
-def _stream_seed(name: str, *values: int) -> int:
-    """A 63-bit seed of its own for each named random stream and (seed, step)."""
-    digest = hashlib.sha256(" ".join([name, *map(str, values)]).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def _require_finite(model: VAE, step: int, job: TrainJob) -> None:

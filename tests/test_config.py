@@ -80,8 +80,6 @@ def test_bad_values_name_their_key_in_one_line(path, value, words):
     ("free_bits", -1, "train.free_bits: must be >= 0"),
     ("vae_every", -2, "train.vae_every: must be >= 0"),
     ("ssim_weight", -1.0, "train.ssim_weight: must be >= 0"),
-    ("shift", -1, "train.shift: is -1; give whole pixels >= 0"),
-    ("shift", 1.5, "train.shift"),
     ("lr_schedule", "linear", "train.lr_schedule: is 'linear'; choose one of: constant, cosine"),
     ("beta_intrinsic", -0.5, "train.beta_intrinsic: must be >= 0"),
     ("beta_intrinsic", float("inf"), "train.beta_intrinsic: is inf; must be a finite number"),

@@ -346,26 +346,3 @@ def test_checkpoints_store_later_model_keys_only_when_set():
     wide = ModelConfig(latents=8, decoder_width=2, likelihood="calibrated")
     stored = meta(wide).to_dict()
     assert stored["config"]["decoder_width"] == 2 and ModelMeta.from_dict(stored).config == wide
-
-
-def test_shift_moves_each_group_by_one_offset_repeats_the_border_and_the_paper_has_none():
-    from config import TrainConfig
-    from model.augment import draw_offsets, shift_groups
-
-    assert TrainConfig().shift == 0 and load_params(ROOT / "profiles" / "paper.yaml").train.shift == 0
-    torch.manual_seed(0)
-    x = torch.rand(6, 1, 12, 10)
-    x[:, :, -1] = 0.7  # a bottom row that leaves the frame (a neck): moving up repeats it, adds no black band
-    offsets = torch.tensor([[2, -1], [0, 0], [-3, 2]])  # three groups of two images
-    y = shift_groups(x, offsets)
-    assert y.shape == x.shape
-    assert torch.equal(y[0:2, :, 2:, :9], x[0:2, :, :10, 1:])  # down 2, left 1
-    assert torch.equal(y[2:4], x[2:4])  # a zero offset leaves its group alone
-    assert torch.equal(y[4:6, :, :9, 2:], x[4:6, :, 3:, :8])  # up 3, right 2
-    assert torch.equal(y[4:6, :, 9:], x[4:6, :, 11:12].expand(-1, -1, 3, -1)[..., [0, 0, *range(8)]])
-    assert torch.equal(shift_groups(x, torch.zeros(3, 2, dtype=torch.long)), x)
-    with pytest.raises(ValueError, match="do not split into 4 equal groups"):
-        shift_groups(x, torch.zeros(4, 2, dtype=torch.long))
-    drawn = draw_offsets(2000, 3, torch.Generator().manual_seed(0))
-    assert drawn.min() == -3 and drawn.max() == 3 and set(drawn.flatten().tolist()) == set(range(-3, 4))
-    assert torch.equal(drawn, draw_offsets(2000, 3, torch.Generator().manual_seed(0)))  # seeded: reproducible

@@ -87,13 +87,11 @@ def test_bf16_training_with_the_structural_term_lowers_the_loss_and_keeps_fp32_w
     assert not same_weights(ckpt.load(out)["model"], fp32["model"])  # the option is not ignored
 
 
-@pytest.mark.parametrize("kind,schedule,shift", [("dcign", "constant", 0), ("adagvae", "constant", 0),
-                                                 ("dcign", "cosine", 0), ("dcign", "constant", 3)])
-def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind, schedule, shift):
-    # adagvae: the pairs, drawn per step, too; cosine: the learning rate picks up where it stopped;
-    # shift: the offsets, drawn per step
+@pytest.mark.parametrize("kind,schedule", [("dcign", "constant"), ("adagvae", "constant"), ("dcign", "cosine")])
+def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind, schedule):
+    # adagvae: the pairs, drawn per step, too; cosine: the learning rate picks up where it stopped
     params, shard_dir = shards
-    params = with_train(params, steps=10, warm_start=3, lr_schedule=schedule, shift=shift)  # the interruption falls in the DC-IGN phase
+    params = with_train(params, steps=10, warm_start=3, lr_schedule=schedule)  # the interruption falls in the DC-IGN phase
     straight = ckpt.load(train(params, job(tmp_path, shard_dir, kind, name="a")))
     partial = train(params, job(tmp_path, shard_dir, kind, name="b"), stop_after=6)
     assert ckpt.load(partial)["step"] == 6
@@ -104,9 +102,6 @@ def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind, sc
     last_lr = straight["optimizer"]["param_groups"][0]["lr"]  # the rate the loop used for its last step
     assert last_lr == (params.train.lr if schedule == "constant" else learning_rate(params.train, 9)) < 2 * params.train.lr
     assert schedule == "constant" or last_lr < 0.05 * params.train.lr
-    if shift:  # the option is not ignored
-        unshifted = ckpt.load(train(with_train(params, shift=0), job(tmp_path, shard_dir, kind, name="c")))
-        assert not same_weights(straight["model"], unshifted["model"])
 
 
 def test_killed_cli_run_resumes_from_its_last_checkpoint(shards, tmp_path):
