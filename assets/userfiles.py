@@ -23,7 +23,10 @@ from assets.mesh import Mesh, MeshError
 from config import DatasetConfig, MeshSource
 
 EXTENSIONS = (".obj", ".ply", ".gltf", ".glb")
-DEFAULT_ALBEDO = 0.8
+DEFAULT_ALBEDO = 0.55
+"""Albedo of a file without colours or texture (most scans): a mid grey in the range of the generators'
+one-albedo sculptures. At 0.8 the key light saturated 4-9 % of a scanned head's pixels, out of what the
+faces models were trained on; heads made elsewhere, elevation |Spearman| 0.30 -> 0.37 (BENCHMARKS.md)."""
 _SPLIT_STREAM = 0x5E11  # separates the split shuffle from the generators' random streams
 log = logging.getLogger(__name__)
 

@@ -760,3 +760,16 @@ def test_ply_reader_refuses_a_damaged_file_in_one_line(tmp_path, damage):
     assert str(path) in message and "regenerate" in message and "\n" not in message
     if damage.startswith("index"):
         assert "outside 0..2" in message
+
+
+def test_a_file_without_colours_is_a_mid_grey_within_the_generated_sculptures_tones(tmp_path):
+    from assets.userfiles import DEFAULT_ALBEDO, load_mesh
+    from config import MeshSource
+
+    trimesh.creation.icosphere().export(tmp_path / "scan.obj")  # geometry only, as most scans
+    mesh = load_mesh(tmp_path / "scan.obj", MeshSource(kind="folder", path=str(tmp_path)))
+    assert np.all(mesh.colors == DEFAULT_ALBEDO)
+    # inside the tones the faces models learnt from (plain heads: plaster to bronze), below the key
+    # light's saturation at about 0.8
+    tones = [faces.build(dict(_identity(faces, 0), finish=1.0, skin_tone=t)).colors[0, 0] for t in faces.PARAMS["skin_tone"]]
+    assert min(tones) + 0.15 < DEFAULT_ALBEDO < max(tones) - 0.15
