@@ -97,11 +97,18 @@ def rerender_vs_truth(rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarr
     """Pairs of rows per test sweep: Blender's frames, then the source frame re-rendered to each of them.
     `rows` = (label, truth float [K, H, W, C], re-rendered [K, H, W, C], degrees [K])."""
     grid, labels = [], []
-    for label, truth, moved, _ in rows:
+    for label, truth, moved, degrees in rows:
         grid += [list(truth), list(moved)]
-        labels += [f"{label}\nBlender", f"{label}\nre-rendered"]
-    titles = [f"{d:.0f}°" for d in rows[0][3]] if rows else None
-    return _save(_grid(grid, titles, labels, suptitle=title), path)
+        labels += [f"{label}\nBlender, {degrees[0]:.0f}° to {degrees[-1]:.0f}°", f"{label}\nre-rendered"]
+    return _save(_grid(grid, column_titles([r[3] for r in rows]), labels, suptitle=title), path)
+
+
+def column_titles(degrees: Sequence[np.ndarray]) -> list[str] | None:
+    """Degrees above the columns when every row shows the same values; otherwise none (each row's
+    label gives its own range: sweeps of different factors have different ranges)."""
+    if not degrees or any(len(d) != len(degrees[0]) or not np.allclose(d, degrees[0]) for d in degrees):
+        return None
+    return [f"{d:.0f}°" for d in degrees[0]]
 
 
 def training_curves(log_dir: Path, path: Path, title: str) -> Path | None:

@@ -255,7 +255,7 @@ def _figures(params, ds, model_name, model, test, test_enc, mappings, scored, pa
             moved = decode(model, mappings[f].apply(np.repeat(code, len(cols), axis=0), labels[cols, ds.column(f)]))
             rows.append((f"{f}, mesh {int(mesh[0])}", as_float(images[cols]), moved, labels[cols, ds.column(f)]))
     figures.rerender_vs_truth(rows, paths.plots / "rerender.png",
-                              f"{title}: middle frame re-rendered to each value vs Blender (columns: that sweep's value)")
+                              f"{title}: middle frame re-rendered to each frame's value vs Blender")
     # The animation of the README: one held-out head (the first test sweep's mesh) turning, then relit
     # (the factors of those kinds; a dataset without them shows its first two factors).
     clips = []

@@ -344,3 +344,15 @@ def test_evaluate_command_needs_exactly_one_of_model_and_checkpoint(tmp_path):
         r = _cli("--params", str(ROOT / "params.yaml"), "evaluate", "--dataset", "faces", *args, cwd=tmp_path)
         assert r.returncode == 2 and r.stderr.startswith("error: give exactly one of --model") and \
             len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_rerender_figure_titles_columns_only_when_every_row_shares_the_values():
+    import numpy as np
+
+    from evaluate.figures import column_titles
+
+    azimuth, elevation = np.linspace(-90, 90, 5), np.linspace(-20, 20, 5)
+    assert column_titles([azimuth, azimuth.copy()]) == ["-90°", "-45°", "0°", "45°", "90°"]
+    assert column_titles([azimuth, elevation]) is None  # the elevation row is not at the azimuth row's degrees
+    assert column_titles([azimuth, azimuth[:3]]) is None
+    assert column_titles([]) is None
