@@ -143,18 +143,18 @@ def comparison(inputs: Mapping[str, np.ndarray], models: Mapping[str, tuple[obje
                ranges: Mapping[str, tuple[float, float]], steps: int, path: Path, title: str) -> Path:
     """Entangled vs disentangled: per factor, the same input transformed through each model's tied
     (DC-IGN) or best single (baseline) latent. `inputs[factor]` uint8 [H, W(, C)]."""
-    grid, labels = [], []
-    titles = None
+    grid, labels, sweeps = [], [], []
     for factor, image in inputs.items():
         degrees = np.linspace(*ranges[factor], steps)
-        titles = ["input"] + [f"{d:.0f}°" for d in degrees]
         for name, (model, mappings) in models.items():
             mapping = mappings[factor]
             code = encode(model, image[None])
             moved = decode(model, mapping.apply(np.repeat(code, steps, axis=0), degrees))
             grid.append([as_float(image[None])[0], *moved])
-            labels.append(f"{factor}\n{name} z{list(mapping.latents)}")
-    return _save(_grid(grid, titles, labels, suptitle=title), path)
+            labels.append(f"{factor} {degrees[0]:.0f}° to {degrees[-1]:.0f}°\n{name} z{list(mapping.latents)}")
+            sweeps.append(degrees)
+    shared = column_titles(sweeps)
+    return _save(_grid(grid, ["input", *shared] if shared else ["input"], labels, suptitle=title), path)
 
 
 # ------------------------------------------------------------------------------------- command output
