@@ -62,29 +62,29 @@ def main() -> None:
         scaled = np.stack([cv2.warpAffine(im, m, (w, h)) for im in images]).reshape(images.shape)
         print(f"| scaled x{s} | {(encode(model, scaled)[:, latent] - base).mean() / slope:+.1f} |")
 
-    def within(mask_rows: slice | None) -> np.ndarray:
-        rs = []
-        for im, lab, _ in sweeps:
-            x = im.copy()
-            if mask_rows is not None:
-                x[:, mask_rows] = 0
-            rs.append(spearmanr(encode(model, x)[:, latent], lab[:, col])[0])
-        return np.array(rs)
+    starts = np.cumsum([0] + [len(im) for im, _, _ in sweeps])
+
+    def within(latents: np.ndarray) -> np.ndarray:
+        """Within-sweep Spearman r of the latent (all sweeps' frames, in order) and the factor."""
+        return np.array([spearmanr(latents[a:b], truth[a:b])[0] for a, b in zip(starts, starts[1:])])
 
     print("\n| rows blacked out | mean within-sweep r | sweeps with r < 0.5 |\n|---|---|---|")
     for name, rows in (("none", None), ("bottom 8", slice(h - 8, h)), ("bottom 16", slice(h - 16, h)),
                        ("bottom 24", slice(h - 24, h)), ("top 16", slice(0, 16)), ("top 24", slice(0, 24))):
-        r = within(rows)
+        masked = images.copy()
+        if rows is not None:
+            masked[:, rows] = 0
+        r = within(base if rows is None else encode(model, masked)[:, latent])
         print(f"| {name} | {r.mean():.2f} | {(r < 0.5).mean():.0%} |")
 
     others = [n for n in names if n != args.factor]
-    r = within(None)
+    r = within(base)
     print(f"\n| mesh | {' | '.join(others)} | within-sweep r | latent sd |\n|---|{'---|' * len(others)}---|---|")
     order = sorted(range(len(sweeps)), key=lambda i: (int(sweeps[i][2][0]), *sweeps[i][1][0]))
     for i in order:
-        im, lab, mesh = sweeps[i]
+        _, lab, mesh = sweeps[i]
         fixed = " | ".join(f"{lab[0, names.index(n)]:.0f}" for n in others)
-        print(f"| {int(mesh[0])} | {fixed} | {r[i]:+.2f} | {encode(model, im)[:, latent].std():.2f} |")
+        print(f"| {int(mesh[0])} | {fixed} | {r[i]:+.2f} | {base[starts[i]:starts[i + 1]].std():.2f} |")
 
 
 if __name__ == "__main__":
