@@ -1,7 +1,8 @@
 """A dataset's meshes on disk: building them (generator or user folder) and finding them again.
 
 Layout of `data/meshes/<dataset>/`:
-    index.json   {"format": 1, "dataset", "source", "fingerprint", "meshes": [{"id", "file", "split", "params"}]}
+    index.json   {"format": 2, "dataset", "source", "fingerprint",
+                  "meshes": [{"id", "file", "split", "params", "turn_order"}]}
     0000.ply ... one binary PLY per mesh (see `assets.mesh`)
 
 Mesh ids are 0..N-1; the first ones are train meshes, the rest test meshes, so a test mesh can
@@ -22,10 +23,12 @@ from tqdm import tqdm
 
 import durable
 from assets.mesh import Mesh, MeshError, read_ply, write_ply
+from assets.symmetry import turn_order
 from config import ConfigError, DatasetConfig, MeshSource, UserError
 
 INDEX = "index.json"
-FORMAT = 1
+FORMAT = 2
+"""2: every entry records its `turn_order`."""
 GENERATORS = ("faces", "chairs")
 
 
@@ -35,6 +38,10 @@ class MeshEntry:
     file: str
     split: str
     params: dict
+    turn_order: int = 1
+    """`assets.symmetry.turn_order`: n when a turn of 360/n degrees about the up axis maps the mesh
+    onto itself (a round stool on three legs: 3), else 1. Camera-azimuth sweeps skip meshes whose
+    turn is shorter than their range (`render.plan`)."""
 
 
 class MeshCatalog:
@@ -48,6 +55,10 @@ class MeshCatalog:
 
     def ids(self, split: str) -> list[int]:
         return [e.id for e in self.entries if e.split == split]
+
+    def turn_orders(self) -> dict[int, int]:
+        """Mesh id -> turn order, for the meshes that have a symmetric turn."""
+        return {e.id: e.turn_order for e in self.entries if e.turn_order > 1}
 
     def path(self, mesh_id: int) -> Path:
         return self.root / self.entries[mesh_id].file
@@ -89,6 +100,7 @@ def fingerprint(ds: DatasetConfig, seed: int, count: int | None) -> str:
         key["files"] = folder_digest(ds.source)  # edited user files must rebuild the folder
     else:
         key["code"] = _generator_digest(ds.generator)  # a changed generator must rebuild the folder
+    key["symmetry"] = _digest("symmetry.py")  # a changed symmetry test must rebuild the index
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -114,7 +126,7 @@ def build_meshes(ds: DatasetConfig, seed: int, out: Path | str, count: int | Non
         for i, (mesh, p, split) in enumerate(zip(meshes, params, splits)):
             name = f"{i:04d}.ply"
             write_ply(tmp / name, mesh)
-            entries.append(MeshEntry(i, name, split, p))
+            entries.append(MeshEntry(i, name, split, p, turn_order(mesh)))
         index = {"format": FORMAT, "dataset": ds.name, "source": source_record(ds.source), "fingerprint": fp,
                  "meshes": [asdict(e) for e in entries]}
         (tmp / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
@@ -155,9 +167,13 @@ def _try_open(root: Path) -> MeshCatalog | None:
 
 
 def _generator_digest(name: str) -> str:
+    return _digest(f"{name}.py", "geometry.py", "mesh.py")
+
+
+def _digest(*files: str) -> str:
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for f in (f"{name}.py", "geometry.py", "mesh.py"):
+    for f in files:
         if (here / f).is_file():
             h.update((here / f).read_bytes())
     return h.hexdigest()[:16]

@@ -5,6 +5,8 @@ A *sweep* is one group of K frames in which exactly one thing varies:
   takes K values spread over its range (evenly spaced, both ends included except for a full turn of
   a periodic kind, whose end repeats its start; or sorted uniform draws with `spacing: random`); every
   other factor and the mesh are drawn once for the whole sweep, each from its own range;
+  A camera-azimuth sweep never takes a mesh that looks the same after a turn within its range (a round
+  stool on three legs: 120 degrees; `distinct_views`): no picture of it shows the azimuth;
 - intrinsic sweeps: K different meshes under one pose and light drawn once for the sweep;
 - the iid set: every frame draws every factor and its mesh independently; frames are stored in
   groups of `iid.group_size` only for packing.
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 import factors as vocabulary
+from assets.symmetry import ambiguous_turn
 from config import INTRINSIC, IID, SPLITS, ConfigError, DatasetConfig, check_factor, check_steps
 
 ANGLE_DECIMALS = 4
@@ -80,6 +83,9 @@ class PlanRequest:
     steps: int | None = None
     value_range: tuple[float, float] | None = None
     """Override of the active factor's range (factor sweeps only)."""
+    turn_orders: Mapping[int, int] | None = None
+    """Mesh id -> `assets.symmetry.turn_order` for meshes with a symmetric turn (the catalog's
+    `turn_orders()`); camera-azimuth sweeps leave out those whose turn is shorter than the range."""
 
 
 def plan(req: PlanRequest) -> list[Sweep]:
@@ -95,6 +101,9 @@ def plan(req: PlanRequest) -> list[Sweep]:
         vocabulary.check_range(ds.factors[factor], *req.value_range, "--range", ConfigError)
         ranges[factor] = tuple(float(v) for v in req.value_range)
     meshes = {"train": list(req.train_meshes), "test": list(req.test_meshes)}
+    if factor in ds.factors:
+        meshes = {split: distinct_views(ds, factor, ranges[factor], ids, req.turn_orders or {})
+                  for split, ids in meshes.items()}
 
     sweeps: list[Sweep] = []
     for split in SPLITS:
@@ -102,6 +111,11 @@ def plan(req: PlanRequest) -> list[Sweep]:
         if count == 0:
             continue
         if not meshes[split]:
+            if req.turn_orders and (req.train_meshes if split == "train" else req.test_meshes):
+                raise ConfigError(f"every {split} mesh of '{ds.name}' looks the same after a turn shorter than the "
+                                  f"{factor} range {ranges[factor][0]:g}..{ranges[factor][1]:g}, so no picture shows "
+                                  f"its {factor}; narrow datasets.{ds.name}.ranges.{factor} or add meshes that are not "
+                                  "turn-symmetric")
             raise ConfigError(f"dataset '{ds.name}' has no {split} meshes; raise datasets.{ds.name}.meshes.{split}")
         rng = np.random.default_rng(_stream(req.seed, ds.name, factor, split))
         if factor == IID:
@@ -110,6 +124,19 @@ def plan(req: PlanRequest) -> list[Sweep]:
             for g in range(count):
                 sweeps.append(_sweep(ds, factor, split, g, steps, ranges, meshes[split], rng))
     return sweeps
+
+
+def distinct_views(ds: DatasetConfig, factor: str, value_range: tuple[float, float], meshes: Sequence[int],
+                   turn_orders: Mapping[int, int]) -> list[int]:
+    """The meshes whose pictures tell every value of `factor` in `value_range` apart, for sweeps of it.
+
+    Only a camera azimuth can be hidden by the mesh: a mesh that maps onto itself under a turn of 360/n
+    degrees shows the same picture at azimuths that far apart, when the light turns with the camera
+    (`light.frame: camera`). With the light fixed to the object the shading still tells them apart."""
+    if ds.factors[factor] != "camera_azimuth" or ds.light.frame != "camera":
+        return list(meshes)
+    width = value_range[1] - value_range[0]
+    return [m for m in meshes if not ambiguous_turn(turn_orders.get(m, 1), width)]
 
 
 def frames_of(sweeps: Sequence[Sweep]) -> list[Frame]:

@@ -90,9 +90,9 @@ def render_set(params: Params, job: RenderJob) -> None:
     out = Path(job.out)
     _check_out_folder(out)
 
-    def request(train: Sequence[int], test: Sequence[int]) -> PlanRequest:
+    def request(train: Sequence[int], test: Sequence[int], turn_orders=None) -> PlanRequest:
         return PlanRequest(ds, job.factor, params.seed, train, test,
-                           groups=job.groups, steps=job.steps, value_range=job.value_range)
+                           groups=job.groups, steps=job.steps, value_range=job.value_range, turn_orders=turn_orders)
 
     # Planning on the ids the catalog will have rejects bad overrides before any mesh is generated.
     n_train, n_test = split_counts(ds, None)
@@ -108,7 +108,7 @@ def render_set(params: Params, job: RenderJob) -> None:
         if not meshes_current(ds, params.seed):
             start(len(draft))  # meshes to generate: every sweep is pending; check the executor first
         catalog = ensure_meshes(ds, params.seed)
-        sweeps = plan(request(catalog.ids("train"), catalog.ids("test")))
+        sweeps = plan(request(catalog.ids("train"), catalog.ids("test"), catalog.turn_orders()))
         frames = frames_of(sweeps)
         key = plan_key(frames, spec, catalog.fingerprint)
         stale = _stale_files(out, key)

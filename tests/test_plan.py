@@ -145,3 +145,38 @@ def test_intrinsic_sweeps_from_two_meshes_always_hold_both(ds):
     assert all({f.mesh for f in s.frames} in ({0, 1}, {2, 3}) for s in sweeps)
     again = [s for seed in range(40) for s in plan(PlanRequest(ds, "intrinsic", seed, [0, 1], [2, 3], groups=4, steps=4))]
     assert again == sweeps  # still a pure function of the request
+
+
+def _azimuth_meshes(sweeps, split):
+    return {f.mesh for s in sweeps if s.split == split for f in s.frames}
+
+
+def test_azimuth_sweeps_leave_out_meshes_that_look_the_same_after_a_turn_within_the_range(ds):
+    """Range -60..60 (120 degrees): a mesh of order 4 (90 degree turn) is left out, one of order 3 (120) and
+    2 kept; other sweep types keep every mesh."""
+    orders = {0: 4, 1: 3, 2: 2, 6: 8}
+    sweeps = plan(request(ds, "azimuth", groups=60, turn_orders=orders))
+    assert _azimuth_meshes(sweeps, "train") == {1, 2, 3, 4, 5}
+    assert _azimuth_meshes(plan(request(ds, "azimuth", groups=0, turn_orders=orders)), "test") <= {7, 8}
+    for factor in ("elevation", "light", "intrinsic"):
+        assert 0 in {f.mesh for f in frames_of(plan(request(ds, factor, groups=60, turn_orders=orders)))}
+    wide = plan(request(ds, "azimuth", groups=60, turn_orders=orders, value_range=(-135, 135)))
+    assert _azimuth_meshes(wide, "train") == {3, 4, 5}  # 270 degrees hold a half turn too
+
+
+def test_without_symmetric_meshes_the_azimuth_plan_is_unchanged(ds):
+    assert plan(request(ds, "azimuth", turn_orders={0: 1})) == plan(request(ds, "azimuth"))
+    assert plan(request(ds, "azimuth", turn_orders={0: 2})) == plan(request(ds, "azimuth"))  # 180 >= 120
+
+
+def test_a_light_fixed_to_the_object_shows_the_azimuth_of_a_symmetric_mesh(ds):
+    fixed = dataclasses.replace(ds, light=dataclasses.replace(ds.light, frame="object"))
+    sweeps = plan(request(fixed, "azimuth", groups=60, turn_orders={0: 4}))
+    assert 0 in _azimuth_meshes(sweeps, "train")
+
+
+def test_only_symmetric_meshes_is_a_one_line_error(ds):
+    with pytest.raises(ConfigError, match=r"every test mesh of 'faces' looks the same after a turn .* narrow "
+                                          r"datasets\.faces\.ranges\.azimuth") as e:
+        plan(request(ds, "azimuth", turn_orders={6: 4, 7: 4, 8: 8}))
+    assert "\n" not in str(e.value)
