@@ -8,8 +8,8 @@ toward -Y from closed parts:
 - armchair: an upholstered body: a padded base (on short legs or a skirt to the floor), a seat
   cushion, padded arms (square or rolled) and a padded back;
 - wingback: the armchair with a taller back and padded wings beside the head;
-- stool: no back; a round, rounded or square seat, low or bar height, on three or four legs with
-  an optional footrest ring;
+- stool: no back; low or bar height, a round seat on three legs or a round, rounded or square one
+  on four, with an optional footrest ring;
 - bench: a wide seat on four (or six) legs or on two solid end panels, an optional back (any of
   the dining backs, across the width) and optional arms;
 - swivel: a seat on a gas-lift column on a five-spoke star base, on casters or glides, with a
@@ -159,10 +159,12 @@ def _rocking(p) -> list[Part]:
 
 def _stool(p) -> list[Part]:
     sw, h = p["seat_width"] * 0.8, p["stool_height"]
-    shape = SEAT_SHAPES[int(p["seat_shape"])]
+    n = 3 + int(p["stool_legs"])
+    # Three legs stand under a round seat, as they do in furniture: a square seat on three legs has no turn
+    # that maps it onto itself, yet its views 90 degrees apart differ only in where the thin legs are.
+    shape = "round" if n == 3 else SEAT_SHAPES[int(p["seat_shape"])]
     parts, under = _seat(p, shape, sw, sw, h)
     thick = _leg_thickness(p)
-    n = 3 + int(p["stool_legs"])
     inset = p["leg_inset"]
     if n == 4 and shape != "round":
         tops_xy = _leg_tops(p, shape, sw, sw, thick)
