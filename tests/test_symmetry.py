@@ -91,3 +91,11 @@ def test_the_catalog_records_each_meshs_order_and_stools_have_one(tmp_path):
     backed = [i for i, k in kinds.items() if k in ("dining", "armchair", "wingback", "swivel", "rocking")]
     assert backed and all(catalog.entries[i].turn_order == 1 for i in backed)
     assert any(kinds[i] == "stool" for i in catalog.turn_orders()), kinds
+
+
+def test_the_turn_is_about_the_meshs_own_axis_not_its_bounding_box_centre():
+    """Three legs splayed past the seat make the bounding box off-centre (the canonical frame centres the box);
+    the stool is still symmetric about its own axis."""
+    stool = geometry.merge([_round_seat(), *_legs(3, radius=0.6)])
+    assert abs(stool.vertices[:, 1].max() + stool.vertices[:, 1].min()) > 0.05  # its box is off its axis
+    assert turn_order(geometry.normalise(stool)) == 3
