@@ -109,6 +109,34 @@ def test_azimuth_changes_the_silhouette_in_the_documented_direction(project):
     assert centre_x[0] > centre_x[2] + 1
 
 
+def test_azimuth_sweeps_skip_the_meshes_the_catalog_marks_turn_symmetric(tmp_path):
+    """The runner hands the catalog's turn orders to the planner: a cylinder in the train split (order 8)
+    never appears in the azimuth set, though the same plan without the record would take it."""
+    import json
+
+    from assets import geometry
+    from assets.mesh import write_ply
+    from assets.symmetry import turn_order
+    from render.plan import PlanRequest, plan
+
+    params = make_project(tmp_path)
+    ds = params.dataset("faces")
+    mesh_dir = tmp_path / ds.mesh_dir()
+    cylinder = geometry.normalise(geometry.extrude(geometry.ellipse(0.6, 0.6, n=48), -0.5, 0.5, (0.6, 0.6, 0.6)))
+    write_ply(mesh_dir / "0000.ply", cylinder)
+    index = json.loads((mesh_dir / "index.json").read_text())
+    index["meshes"][0]["turn_order"] = turn_order(cylinder)
+    (mesh_dir / "index.json").write_text(json.dumps(index))
+    assert index["meshes"][0]["turn_order"] > 1
+    train = list(range(ds.meshes.train))
+    unmarked = plan(PlanRequest(ds, "azimuth", params.seed, train, [3, 4], groups=6, steps=2))
+    assert 0 in {f.mesh for s in unmarked for f in s.frames}
+    with inside(tmp_path, params):
+        render_set(params, RenderJob("faces", "azimuth", tmp_path / "azimuth", groups=6, steps=2))
+    meshes = {int(r["mesh"]) for r in labels(tmp_path / "azimuth")}
+    assert 0 not in meshes and {1, 2} <= meshes
+
+
 def test_byte_identical_whatever_the_worker_count(project, light_set):
     root, params = project
     one = dataclasses.replace(params, render=dataclasses.replace(params.render, workers=1))
