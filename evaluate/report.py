@@ -169,17 +169,20 @@ def render_markdown(params: Params, dataset: str, metrics: dict[str, dict], figu
     lines += ["", "## Re-rendering against Blender (test sweeps)", "",
               "A source frame is encoded, its tied latent set to the value the factor -> latent mapping gives for "
               "another frame of the same sweep, decoded, and compared with Blender's render of that frame. Distance: "
-              "|target - source| as a fraction of the factor's range.", ""]
+              "|target - source| as a fraction of the factor's range. Two references that render nothing, within half "
+              "the range: *held*, the source's reconstruction left unmoved (a re-render no better than it has not "
+              "rendered the factor), and *still*, Blender's source frame itself.", ""]
     rows = []
     for m in MODELS:
         for f in ds.factors:
             r = metrics[m]["rerender"][f]
-            rows.append([NAMES[m], f, r["reconstruction"]["mse"], r["within_half"]["mse"],
-                         r["within_half"]["ratio_to_reconstruction"], r["mse"], r["reconstruction"]["ssim"], r["ssim"],
+            half = r["within_half"]
+            rows.append([NAMES[m], f, r["reconstruction"]["mse"], half["mse"], half["ratio_to_reconstruction"], r["mse"],
+                         r["reconstruction"]["ssim"], half["ssim"], half.get("held_ssim"), half.get("still_ssim"),
                          *[b["mse"] for b in r["by_distance"].values()]])
     bins = list(d["rerender"][ds.factor_names[0]]["by_distance"])
-    lines += _table(["model", "factor", "recon MSE", "MSE ≤ half range", "ratio", "MSE all", "recon SSIM", "SSIM all",
-                     *[f"MSE d∈{b}" for b in bins]], rows)
+    lines += _table(["model", "factor", "recon MSE", "MSE ≤ half range", "ratio", "MSE all", "recon SSIM",
+                     "SSIM ≤ half range", "held SSIM", "still SSIM", *[f"MSE d∈{b}" for b in bins]], rows)
 
     lines += ["", "## Figures", "", f"![comparison]({rel(figure)})", ""]
     for m in MODELS:

@@ -29,6 +29,10 @@ GRAY_WEIGHTS = (0.21, 0.72, 0.07)
 """RGB -> gray as the paper's data (dcign.md)."""
 
 
+PAIR_KEYS = ("distance", "mse", "ssim", "held_ssim", "still_ssim")
+"""Per (source, target) pair of `rerender_sweeps`."""
+
+
 class RerenderError(UserError):
     """An input image for `rerender` is missing or unreadable, or a value is out of place."""
 
@@ -57,10 +61,12 @@ def source_frames(steps: int, sources: int) -> np.ndarray:
 def rerender_sweeps(model, sweeps: Iterable[tuple[np.ndarray, np.ndarray]], mapping: FactorMapping, col: int,
                     value_range: tuple[float, float], sources: int = 4) -> dict[str, np.ndarray]:
     """Per (source, target) pair of each sweep of one factor (its labels in column `col`): `distance`
-    (fraction of the range), `mse`, `ssim`; and per frame: `recon_mse`, `recon_ssim` of the plain
-    reconstruction."""
+    (fraction of the range), `mse`, `ssim`, and two references that render nothing: `held_ssim`, the
+    source's own reconstruction left where it is (what the decoder scores if the tied latent did
+    nothing), and `still_ssim`, Blender's source frame itself (a perfect copy that does not move);
+    per frame: `recon_mse`, `recon_ssim` of the plain reconstruction."""
     width = (value_range[1] - value_range[0]) or 1.0
-    out: dict[str, list] = {k: [] for k in ("distance", "mse", "ssim", "recon_mse", "recon_ssim")}
+    out: dict[str, list] = {k: [] for k in PAIR_KEYS + ("recon_mse", "recon_ssim")}
     for images, labels in sweeps:
         truth = as_float(images)
         codes = encode(model, images)
@@ -72,6 +78,8 @@ def rerender_sweeps(model, sweeps: Iterable[tuple[np.ndarray, np.ndarray]], mapp
             out["distance"].append(np.abs(labels[:, col] - labels[s, col]) / width)
             out["mse"].append(mse(moved, truth))
             out["ssim"].append(ssim(moved, truth))
+            out["held_ssim"].append(ssim(np.repeat(recon[s:s + 1], len(images), axis=0), truth))
+            out["still_ssim"].append(ssim(np.repeat(truth[s:s + 1], len(images), axis=0), truth))
     return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
 
 
@@ -86,10 +94,13 @@ def summarise(pairs: dict[str, np.ndarray], edges: Sequence[float] = DISTANCE_ED
                                              "mse": float(np.mean(pairs["mse"][rows])) if rows.any() else None,
                                              "ssim": float(np.mean(pairs["ssim"][rows])) if rows.any() else None}
     half = d <= 0.5
-    within = float(np.mean(pairs["mse"][half])) if half.any() else None
+    mean_half = lambda key: float(np.mean(pairs[key][half])) if half.any() else None  # noqa: E731
+    within = mean_half("mse")
     return {"mse": float(np.mean(pairs["mse"])), "ssim": float(np.mean(pairs["ssim"])), "pairs": int(len(d)),
             "reconstruction": recon, "by_distance": by_distance,
-            "within_half": {"mse": within, "ssim": float(np.mean(pairs["ssim"][half])) if half.any() else None,
+            "within_half": {"mse": within, "ssim": mean_half("ssim"),
+                            # a re-render that scores no better than `held_ssim` has not rendered the factor
+                            "held_ssim": mean_half("held_ssim"), "still_ssim": mean_half("still_ssim"),
                             "ratio_to_reconstruction": within / recon["mse"] if within is not None and recon["mse"] > 0 else None}}
 
 

@@ -127,8 +127,11 @@ def test_ssim_is_one_for_equal_images_and_drops_with_noise():
 
 def test_summary_bins_distances_and_compares_with_reconstruction():
     d = np.array([0.0, 0.1, 0.2, 0.3, 0.5, 0.9])
-    pairs = {"distance": d, "mse": 0.01 + d / 10, "ssim": 1 - d, "recon_mse": np.full(3, 0.01), "recon_ssim": np.ones(3)}
+    pairs = {"distance": d, "mse": 0.01 + d / 10, "ssim": 1 - d, "held_ssim": 1 - 2 * d, "still_ssim": 1 - d / 2,
+             "recon_mse": np.full(3, 0.01), "recon_ssim": np.ones(3)}
     s = summarise(pairs)
+    assert s["within_half"]["held_ssim"] == pytest.approx(np.mean(1 - 2 * d[:5]))
+    assert s["within_half"]["still_ssim"] == pytest.approx(np.mean(1 - d[:5] / 2))
     assert s["by_distance"]["0-0.125"]["pairs"] == 2 and s["by_distance"]["0.5-1"]["pairs"] == 2
     assert s["within_half"]["mse"] == pytest.approx(np.mean(0.01 + d[:5] / 10))
     assert s["within_half"]["ratio_to_reconstruction"] == pytest.approx(s["within_half"]["mse"] / 0.01)
@@ -200,6 +203,29 @@ def test_evaluate_stage_writes_every_output(evaluated):
     text = report.read_text()
     assert "| MIG |" in text and "## Claims" in text and "toy-comparison.png" in text
     assert (root / "plots" / "toy-comparison.png").stat().st_size > 0
+
+
+def test_the_references_that_render_nothing_are_the_unmoved_source(evaluated):
+    """On a sweep of one repeated picture whose label changes, Blender's own source frame matches every
+    target (still SSIM 1) and the held reconstruction scores what the reconstruction of that picture
+    scores; the re-render itself moves the tied latent, so it is scored on other pictures."""
+    from evaluate.mapping import load_mapping
+    from evaluate.rerender import PAIR_KEYS, rerender_sweeps
+    from model.checkpoint import load_model
+    from pipeline.loader import open_split
+
+    root, params, shard_dir, _, _ = evaluated
+    model, _ = load_model(root / "models" / "toy-dcign.pt")
+    images, labels, _ = next(iter(open_split(shard_dir, "test").sweeps("azimuth")))
+    frozen = np.repeat(images[:1], len(images), axis=0)
+    mapping = load_mapping(root / "metrics" / "toy-dcign-mapping.json", "azimuth")
+    pairs = rerender_sweeps(model, [(frozen, labels)], mapping, col=0, value_range=(-60.0, 60.0), sources=2)
+    assert set(PAIR_KEYS) <= set(pairs) and len({len(pairs[k]) for k in PAIR_KEYS}) == 1
+    assert np.allclose(pairs["still_ssim"], 1.0)
+    assert np.allclose(pairs["held_ssim"], pairs["recon_ssim"][0]) and pairs["recon_ssim"][0] < 1
+    real = rerender_sweeps(model, [(images, labels)], mapping, col=0, value_range=(-60.0, 60.0), sources=2)
+    assert real["still_ssim"].min() < 1  # frames of a real sweep differ
+    assert not np.allclose(real["held_ssim"], real["ssim"])  # the re-render moved the latent
 
 
 def test_evaluate_is_deterministic(evaluated):
