@@ -28,13 +28,13 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import durable
 from config import RenderSettings, UserError
 from render.scene import SceneSpec
+from render.tempdirs import owned_folder
 from render.worker import RenderError, SweepTask, render_sweep_files, write_frame_files
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,7 @@ class RenderWorker:
     """One Blender session in one Ray worker process (wrapped by `ray.remote` in `_RayPool`)."""
 
     def __init__(self, spec: SceneSpec):
-        _remove_orphans()
-        self.tmp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+        self.tmp = owned_folder(TEMP_PREFIX)
         # Blender reads TMPDIR when bpy is first imported (just below), and keeps its session
         # folder there: bpy as a module never cleans it up, `close` removes ours whole.
         os.environ["TMPDIR"] = self.tmp
@@ -91,24 +90,6 @@ class RenderWorker:
             durable.write_bytes(path, ray.get(ref), sync=False)
             self.meshes[digest] = str(path)
         return self.meshes[digest]
-
-
-def _remove_orphans() -> None:
-    """Temporary folders of this node's actors whose process is gone (killed actors cannot clean up)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*-*"):
-        pid = folder.name[len(TEMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 # ------------------------------------------------------------------------------------ driver

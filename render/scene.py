@@ -32,9 +32,11 @@ bpy is imported inside `Scene.__init__` only, so importing this module is free.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,7 @@ from assets.mesh import DEFAULT_FINISH, Mesh
 import factors as vocabulary
 from config import CameraSettings, LightSettings, RenderSettings, UserError
 from render.state import FrameState, blackbody_rgb, frame_state, uses_material
+from render.tempdirs import owned_folder
 
 
 class DeviceError(UserError):
@@ -121,12 +124,28 @@ def srgb_to_linear(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
+BPY_TEMP_PREFIX = "dcign-bpy-"
+
+
+def import_bpy():
+    """bpy (only render code paths import Blender), with Blender's session folder in an owned folder
+    (`render.tempdirs`) that is removed when this process exits, or by the next import after a kill.
+
+    TMPDIR stays pointed at that folder: Blender makes a new session folder from it whenever the
+    settings are reset (`read_factory_settings`, at every `Scene`), not only at import."""
+    if "bpy" not in sys.modules:
+        folder = owned_folder(BPY_TEMP_PREFIX)
+        atexit.register(shutil.rmtree, folder, True)
+        os.environ["TMPDIR"] = folder
+    import bpy
+    return bpy
+
+
 class Scene:
     """The live Blender scene of one process. Use: `set_mesh`, `set_state`, `render(path)`."""
 
     def __init__(self, spec: SceneSpec):
-        import bpy  # only render code paths import Blender
-
+        bpy = import_bpy()
         self.bpy = bpy
         self.spec = spec
         bpy.ops.wm.read_factory_settings(use_empty=True)
