@@ -56,8 +56,8 @@ class RenderWorker:
 
     def __init__(self, spec: SceneSpec):
         self.tmp = owned_folder(TEMP_PREFIX)
-        # Blender reads TMPDIR when bpy is first imported (just below), and keeps its session
-        # folder there: bpy as a module never cleans it up, `close` removes ours whole.
+        # `render.scene.import_bpy` (just below) puts Blender's session folder under TMPDIR, so
+        # `close` removes it with ours at once; a killed actor's goes with the next import.
         os.environ["TMPDIR"] = self.tmp
         self.meshes: dict[str, str] = {}
         self.failure: BaseException | None = None

@@ -202,8 +202,8 @@ def probe_device(spec: SceneSpec) -> None:
 def _pool(workers: int, progress=None):
     """A spawn pool whose workers keep Blender's session temp folders inside one folder of ours.
 
-    bpy as a module never runs Blender's exit code, and pool workers are terminated, so each
-    worker would leave an empty `/tmp/blender_*` behind; removing our folder afterwards cleans up.
+    Pool workers are terminated, so no exit handler of theirs runs: each would leave its Blender
+    session folder (`render.scene.import_bpy`) behind; removing our folder afterwards cleans up.
     """
     with tempfile.TemporaryDirectory(prefix="dcign-blender-", dir=scratch_dir()) as tmp, \
             multiprocessing.get_context("spawn").Pool(workers, initializer=init_worker,

@@ -1,9 +1,9 @@
 """Temporary folders owned by one process, named with its pid so that a later process can remove them
 once that process is gone (a killed worker cannot clean up after itself).
 
-Blender, imported as the module bpy, makes a session folder `$TMPDIR/blender_*` when it is first
-imported and never runs the exit code that removes it. Every process that imports bpy does so through
-`render.scene.import_bpy`, which points TMPDIR into an owned folder for the import.
+Blender, imported as the module bpy, makes a session folder `$TMPDIR/blender_*` at import and again at
+every settings reset, and a killed process (a terminated pool worker) never removes it. Every process
+that imports bpy does so through `render.scene.import_bpy`, which points TMPDIR into an owned folder.
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ _progress = None
 def init_worker(progress, tmp: str) -> None:
     global _progress, _worker_tmp
     _progress, _worker_tmp = progress, tmp
-    os.environ["TMPDIR"] = tmp  # read by Blender when bpy is first imported, after this
+    os.environ["TMPDIR"] = tmp  # `render.scene.import_bpy` puts Blender's session folder under it
 
 
 def build_scene(spec: SceneSpec) -> None:
