@@ -366,6 +366,13 @@ class TrainConfig:
     ssim_weight: float = 0.0
     """Weight of a structural term, pixels × (1 − SSIM) of the decoded image (`model.loss.structural`),
     added to −log p(x|z) in every step of every model (0 = the paper: the likelihood alone)."""
+    view_shift: float = 0.0
+    """What the encoder sees (not in the paper: 0): each training image moved by up to this many pixels in each
+    direction (sub-pixel, uniform), while the decoder's target stays the render itself (`model.augment`), so no
+    latent can read a factor off where the object sits in the frame. Every step of every model."""
+    view_scale: float = 0.0
+    """The encoder's view of each training image also scaled by a factor within 1 ± this about the centre,
+    the target unscaled, as `view_shift` (not in the paper: 0)."""
     beta_intrinsic: float = 1.0
     """KL weight of the intrinsic (identity) latents relative to `beta` in DC-IGN training (1 = the paper);
     below 1 the identity code keeps more detail. The baseline `vae` is not affected."""
@@ -403,6 +410,10 @@ class TrainConfig:
         _require(self.vae_every >= 0, f"{at}.vae_every", "must be >= 0 (0 = no interleaved VAE steps)")
         _require(self.beta_intrinsic >= 0, f"{at}.beta_intrinsic", "must be >= 0")
         _require(self.ssim_weight >= 0, f"{at}.ssim_weight", "must be >= 0 (0 = off, the paper)")
+        _require(0 <= self.view_shift < math.inf, f"{at}.view_shift",
+                 f"is {self.view_shift}; give pixels >= 0 (0 = off, the paper)")
+        _require(0 <= self.view_scale < 0.5, f"{at}.view_scale",
+                 f"is {self.view_scale}; give a fraction in [0, 0.5) (0 = off, the paper)")
         _require(INTRINSIC in self.mix, f"{at}.mix", "give a weight for intrinsic (the identity sweeps)")
         # A finite sum too: the weights are normalised by it (1e308 twice is inf, and every share 0).
         _require(all(w >= 0 for w in self.mix.values()) and 0 < sum(self.mix.values()) < math.inf, f"{at}.mix",

@@ -19,6 +19,9 @@ Choices where the paper and the original code differ (see docs in params.yaml / 
   itself is unclamped, so every latent gets KL gradient.
 - pull: ½·pull·Σ(t − mean)² over clamped coordinates (its gradient is the code's (t − mean)·0.01);
   applied to μ and log σ² (μ/log σ² clamp) or to μ (z clamp).
+- encoder views (not in the paper, `train.view_shift`, `train.view_scale`): the encoder sees each image
+  moved and scaled a little, the decoder's target is the render (`model.augment`), so no latent reads a
+  factor off where the object sits in the frame.
 - free bits (not in the paper, `train.free_bits`): a tied latent whose KL, averaged over the step, is
   below the floor gets no KL gradient. Without it a factor that shows little in the picture (faces
   elevation, ±20°) can collapse to the prior early in training and never recover, depending on the seed.
@@ -53,6 +56,7 @@ import artifacts
 from config import ModelConfig, Params, TrainConfig, UserError
 from model import checkpoint as ckpt
 from model import distributed
+from model.augment import apply_views, draw_views
 from model.distributed import World
 from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, owned_indices, tied_mask
@@ -110,10 +114,12 @@ def image_loss(logits: torch.Tensor, x: torch.Tensor, mc: ModelConfig, tc: Train
 
 
 def vae_step(model: VAE, x: torch.Tensor, mc: ModelConfig, tc: TrainConfig, eps: torch.Tensor | None = None,
-             kl_weight: torch.Tensor | None = None, beta: float | None = None) -> StepResult:
+             kl_weight: torch.Tensor | None = None, beta: float | None = None,
+             view: torch.Tensor | None = None) -> StepResult:
     """A plain VAE step; `kl_weight` [L] scales each latent's KL (None = all 1); `beta` (default
-    `train.beta`) weighs the KL."""
-    mu, logvar = model.encode(x)
+    `train.beta`) weighs the KL; `view`: what the encoder sees instead of x (`model.augment`; x stays the
+    target)."""
+    mu, logvar = model.encode(x if view is None else view)
     logits = model.decode(reparameterise(mu, logvar, eps))
     (recon, fit), kl_each = image_loss(logits, x, mc, tc), kl_per_latent(mu, logvar)
     kl = kl_each.sum(dim=1)
@@ -132,13 +138,13 @@ def latent_kl_weight(mc: ModelConfig, tc: TrainConfig, device: torch.device | No
 
 
 def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, tc: TrainConfig,
-               eps: torch.Tensor | None = None) -> StepResult:
+               eps: torch.Tensor | None = None, view: torch.Tensor | None = None) -> StepResult:
     """One DC-IGN step on S stacked sweeps of K images each (x: [S*K, C, H, W], sweep s = rows s*K..);
-    `eps`: the sampling noise [S*K, L] (drawn here if None)."""
+    `eps`: the sampling noise [S*K, L] (drawn here if None); `view`: as in `vae_step`."""
     S, L = len(sweeps), mc.latents
     K = x.shape[0] // S
     mask = clamp_mask(sweeps, mc.owned, L).to(x.device)
-    mu, logvar = model.encode(x)
+    mu, logvar = model.encode(x if view is None else view)
     mu3, lv3 = mu.view(S, K, L), logvar.view(S, K, L)
     if tc.clamp_target == "mu_logvar":
         cmu, clv = clamp(mu3, mask, tc.clamp), clamp(lv3, mask, tc.clamp)
@@ -160,12 +166,12 @@ def dcign_step(model: VAE, x: torch.Tensor, sweeps: list[str], mc: ModelConfig, 
 
 
 def pair_step(model: VAE, x: torch.Tensor, sweeps: list[str], pairs: torch.Tensor, kind: str, mc: ModelConfig,
-              tc: TrainConfig, eps: torch.Tensor | None = None) -> StepResult:
+              tc: TrainConfig, eps: torch.Tensor | None = None, view: torch.Tensor | None = None) -> StepResult:
     """One step of a weakly-supervised model (`model.weak`) on S stacked sweeps (x as in `dcign_step`),
     paired off by `pairs` [S*K/2, 2]. `gvae` shares what DC-IGN would clamp in each sweep; the adaptive
-    kinds choose per pair and never look at `sweeps` (kept for the per-type logs)."""
+    kinds choose per pair and never look at `sweeps` (kept for the per-type logs). `view`: as in `vae_step`."""
     K = x.shape[0] // len(sweeps)
-    mu, logvar = model.encode(x)
+    mu, logvar = model.encode(x if view is None else view)
     shared = None
     if kind == "gvae":
         shared = clamp_mask(sweeps, mc.owned, mc.latents).to(x.device)[pairs[:, 0] // K]
@@ -185,14 +191,14 @@ class Objective(nn.Module):
         self.model, self.mc, self.tc, self.kind = model, mc, tc, kind
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor, sweeps: list[str] | None,
-                pairs: torch.Tensor | None = None) -> StepResult:
+                pairs: torch.Tensor | None = None, view: torch.Tensor | None = None) -> StepResult:
         if sweeps is None:  # the baselines, or a DC-IGN warm-start / interleaved VAE step
             weight = latent_kl_weight(self.mc, self.tc, x.device) if self.kind == "dcign" else None
             beta = self.tc.betavae_beta if self.kind == "betavae" else None
-            return vae_step(self.model, x, self.mc, self.tc, eps, weight, beta)
+            return vae_step(self.model, x, self.mc, self.tc, eps, weight, beta, view)
         if self.kind in WEAK_KINDS:
-            return pair_step(self.model, x, sweeps, pairs, self.kind, self.mc, self.tc, eps)
-        return dcign_step(self.model, x, sweeps, self.mc, self.tc, eps)
+            return pair_step(self.model, x, sweeps, pairs, self.kind, self.mc, self.tc, eps, view)
+        return dcign_step(self.model, x, sweeps, self.mc, self.tc, eps, view)
 
 
 # ------------------------------------------------------------------------------ setup
@@ -446,8 +452,9 @@ class _Run:
                 x, sweeps = next_batch(self.data, step, job.kind, tc, world)
                 x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.fmt)
                 eps = self.noise(len(x))
+                view = self.view(step, x)
                 with autocast(tc, self.device):
-                    result = self.objective(x, eps, sweeps, self.pairs(step, sweeps, len(x)))
+                    result = self.objective(x, eps, sweeps, self.pairs(step, sweeps, len(x)), view)
                 if not distributed.all_finite(result.loss, world):
                     kept = (f"the last good checkpoint is {job.resume}" if job.resume.is_file()
                             else "no checkpoint was written yet")
@@ -483,12 +490,30 @@ class _Run:
         mine = self.world.share(self.params.train.sweeps_per_step, "train.sweeps_per_step")
         return (whole[mine.start * k // 2: mine.stop * k // 2] - mine.start * k).to(self.device)
 
+    def view(self, step: int, x: torch.Tensor) -> torch.Tensor | None:
+        """What the encoder sees of this rank's images (`train.view_shift`, `train.view_scale`; None = x
+        itself): drawn for the whole step from a generator seeded by (seed, step), so the same whatever the
+        number of ranks and after a resume."""
+        tc = self.params.train
+        if tc.view_shift == 0 and tc.view_scale == 0:
+            return None
+        rows = len(x) * self.world.size
+        generator = torch.Generator().manual_seed(_stream_seed("view", self.params.seed, step))
+        views = draw_views(rows, tc.view_shift, tc.view_scale, generator)[self.world.share(rows, "the step")]
+        return apply_views(x, views).contiguous(memory_format=self.fmt)
+
     def noise(self, rows: int) -> torch.Tensor:
         """This rank's rows of the step's sampling noise, drawn for the whole step on every rank (the
         same numbers as one process drawing for the whole step)."""
         latents = self.params.model.latents
         eps = torch.randn((rows * self.world.size, latents), device=self.device)
         return eps[self.world.share(rows * self.world.size, "the step")]
+
+
+def _stream_seed(name: str, *values: int) -> int:
+    """A 63-bit seed of its own for each named random stream and (seed, step)."""
+    digest = hashlib.sha256(" ".join([name, *map(str, values)]).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def _require_finite(model: VAE, step: int, job: TrainJob) -> None:

@@ -157,7 +157,7 @@ BOUNDS: dict[str, Any] = {
     "train.batch_size": ints_below(2), "train.lr": floats_below(0, inclusive=True),
     "train.weight_decay": floats_below(0), "train.beta": floats_below(0), "train.pull": floats_below(0),
     "train.free_bits": floats_below(0), "train.vae_every": ints_below(0), "train.beta_intrinsic": floats_below(0),
-    "train.ssim_weight": floats_below(0),
+    "train.ssim_weight": floats_below(0), "train.view_shift": floats_below(0), "train.view_scale": floats_below(0),
     **{f"train.mix.{s}": floats_below(0) for s in SWEEPS},
     "train.checkpoint_every": ints_below(1), "train.log_every": ints_below(1),
     "evaluate.factor_bins": ints_below(2), "evaluate.votes_train": ints_below(10), "evaluate.votes_eval": ints_below(10),

@@ -13,7 +13,7 @@ from config import ModelConfig, UserError, load_params
 from model import checkpoint as ckpt
 from model.clamp import clamp, pull_loss
 from model.latents import clamp_mask, free_indices, mirror_parity, owned_indices, paper_flips, tied_mask
-from model.loss import free_bits_kl, kl_divergence, kl_per_latent, reconstruction
+from model.loss import free_bits_kl, kl_divergence, kl_per_latent, reconstruction, reparameterise
 from model.nets import build, from_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,3 +346,40 @@ def test_checkpoints_store_later_model_keys_only_when_set():
     wide = ModelConfig(latents=8, decoder_width=2, likelihood="calibrated")
     stored = meta(wide).to_dict()
     assert stored["config"]["decoder_width"] == 2 and ModelMeta.from_dict(stored).config == wide
+
+
+def test_encoder_views_move_and_scale_the_input_and_leave_the_target():
+    from config import TrainConfig
+    from model.augment import apply_views, draw_views
+    from model.train import dcign_step, vae_step
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 20, 20)
+    moved = apply_views(x, torch.tensor([[2.0, -3.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+    assert torch.allclose(moved[0, :, 2:, :-3], x[0, :, :-2, 3:], atol=1e-5)  # 2 px down, 3 px left
+    assert torch.allclose(moved[0, :, :2, :-3], x[0, :, :1, 3:].expand(-1, 2, -1), atol=1e-5)  # border repeated
+    assert torch.allclose(moved[1], x[1], atol=1e-5)  # no move, no change
+    dot = torch.zeros(1, 1, 20, 20)
+    dot[..., 8:12, 8:12] = 1
+    assert apply_views(dot, torch.tensor([[0.0, 0.0, 2.0]])).sum().item() == pytest.approx(4 * dot.sum().item(), rel=1e-4)  # about the centre
+    views = draw_views(1000, 3.0, 0.1, torch.Generator().manual_seed(1))
+    assert views[:, :2].abs().max() <= 3 and views[:, :2].abs().max() > 2.9
+    assert views[:, 2].min() >= 0.9 and views[:, 2].max() <= 1.1 and views[:, 2].std() > 0.05
+    assert torch.equal(views, draw_views(1000, 3.0, 0.1, torch.Generator().manual_seed(1)))
+    assert TrainConfig().view_shift == TrainConfig().view_scale == 0  # the paper: the encoder sees the render
+    paper = load_params(ROOT / "profiles" / "paper.yaml").train
+    assert paper.view_shift == paper.view_scale == 0
+
+    # the view goes to the encoder only: the target of the likelihood is still x
+    mc = ModelConfig(arch="conv4", latents=L, owned=OWNED, mirror=False)
+    model = build("conv4", 16, 1, L)
+    xb, eps = torch.rand(4, 1, 16, 16), torch.randn(4, L)
+    other = torch.rand(4, 1, 16, 16)
+    for step in (lambda **kw: vae_step(model, xb, mc, TrainConfig(), eps, **kw),
+                 lambda **kw: dcign_step(model, xb, ["azimuth"], mc, TrainConfig(), eps, **kw)):
+        assert torch.equal(step().loss, step(view=xb).loss)
+        assert not torch.equal(step().loss, step(view=other).loss)
+    with torch.no_grad():
+        mu, logvar = model.encode(other)
+        want = reconstruction(model.decode(reparameterise(mu, logvar, eps)), xb)
+    assert torch.allclose(vae_step(model, xb, mc, TrainConfig(), eps, view=other).recon, want)

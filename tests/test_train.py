@@ -87,11 +87,14 @@ def test_bf16_training_with_the_structural_term_lowers_the_loss_and_keeps_fp32_w
     assert not same_weights(ckpt.load(out)["model"], fp32["model"])  # the option is not ignored
 
 
-@pytest.mark.parametrize("kind,schedule", [("dcign", "constant"), ("adagvae", "constant"), ("dcign", "cosine")])
-def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind, schedule):
-    # adagvae: the pairs, drawn per step, too; cosine: the learning rate picks up where it stopped
+@pytest.mark.parametrize("kind,schedule,views", [("dcign", "constant", 0), ("adagvae", "constant", 0),
+                                                 ("dcign", "cosine", 0), ("dcign", "constant", 2)])
+def test_interrupted_run_resumes_to_identical_weights(shards, tmp_path, kind, schedule, views):
+    # adagvae: the pairs, drawn per step, too; cosine: the learning rate picks up where it stopped;
+    # views: the encoder's moved views, drawn per step
     params, shard_dir = shards
-    params = with_train(params, steps=10, warm_start=3, lr_schedule=schedule)  # the interruption falls in the DC-IGN phase
+    params = with_train(params, steps=10, warm_start=3, lr_schedule=schedule,  # the interruption falls in the DC-IGN phase
+                        view_shift=views, view_scale=0.05 * bool(views))
     straight = ckpt.load(train(params, job(tmp_path, shard_dir, kind, name="a")))
     partial = train(params, job(tmp_path, shard_dir, kind, name="b"), stop_after=6)
     assert ckpt.load(partial)["step"] == 6
