@@ -310,17 +310,12 @@ class ModelConfig:
     decoder_width: int = 1
     """conv4 only: the decoder's channels and hidden units times this (1 = the encoder's mirror, the
     field's standard network)."""
-    film: bool = False
-    """conv4 only (not in the paper: false): the tied latents also scale and shift each of the decoder's
-    feature maps, channel by channel (FiLM), so the factors reach every scale of the picture directly."""
 
     def check(self, at: str) -> None:
         _require(self.sigma > 0, f"{at}.sigma", f"is {self.sigma}; give a positive standard deviation, e.g. 0.1")
         _require(self.decoder_width >= 1, f"{at}.decoder_width", f"is {self.decoder_width}; must be >= 1")
         _require(self.decoder_width == 1 or self.arch == "conv4", f"{at}.decoder_width",
                  "applies to the conv4 network only; set it to 1 with arch: paper")
-        _require(not self.film or self.arch == "conv4", f"{at}.film",
-                 "applies to the conv4 network only; set it to false with arch: paper")
         for f, n in self.owned.items():
             _require(n >= 1, f"{at}.owned.{f}", f"is {n}; every factor owns at least 1 latent")
 

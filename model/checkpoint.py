@@ -24,7 +24,7 @@ KINDS = MODEL_KINDS
 ASSIGNED_KINDS = ("dcign", "gvae")
 """Models trained to give each factor its own latents (`meta.owned`); the others are scored on the single
 latent that varies most with each factor."""
-LATER_MODEL_KEYS = ("likelihood", "sigma", "decoder_width", "film")
+LATER_MODEL_KEYS = ("likelihood", "sigma", "decoder_width")
 """`model:` keys added after the first checkpoints: stored only when not at their default, so an older
 checkpoint (which lacks them) reads as the default, and a model of the default settings keeps its bytes."""
 

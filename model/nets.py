@@ -74,10 +74,9 @@ class VAE(nn.Module):
 
 
 def build(arch: str, size: int, channels: int, latents: int, parity: Sequence[int] | None = None,
-          decoder_width: int = 1, film: int = 0) -> VAE:
+          decoder_width: int = 1) -> VAE:
     """`parity`: see `VAE`; `model.latents.mirror_parity` derives it from the model config.
-    `decoder_width`: the conv4 decoder's channels and hidden units times this (1 = the mirror of the encoder).
-    `film`: conv4 only, how many leading (tied) latents modulate the decoder's feature maps (0 = none)."""
+    `decoder_width`: the conv4 decoder's channels and hidden units times this (1 = the mirror of the encoder)."""
     if arch not in ARCHS:
         raise ConfigError(f"model.arch: unknown architecture '{arch}'; choose one of: {', '.join(ARCHS)}")
     if size < MIN_SIZE:
@@ -85,7 +84,7 @@ def build(arch: str, size: int, channels: int, latents: int, parity: Sequence[in
     if arch == "conv4":
         equivariant = parity is not None and all(n % 2 == 0 for n in _conv4_sizes(size)[:-1])
         return VAE(_Conv4Encoder(size, channels, latents, equivariant),
-                   _Conv4Decoder(size, channels, latents, decoder_width, film), parity)
+                   _Conv4Decoder(size, channels, latents, decoder_width), parity)
     return VAE(_PaperEncoder(size, channels, latents), _PaperDecoder(size, channels, latents), parity)
 
 
@@ -97,8 +96,7 @@ def from_config(mc: ModelConfig, size: int, channels: int, flips: Mapping[str, i
     if mc.mirror and flips is None:
         raise ConfigError("model.mirror needs each factor's flip; pass the dataset's (DatasetConfig.flips)")
     parity = mirror_parity(mc.owned, mc.latents, flips) if mc.mirror else None
-    film = sum(mc.owned.values()) if mc.film else 0
-    return build(mc.arch, size, channels, mc.latents, parity, mc.decoder_width, film)
+    return build(mc.arch, size, channels, mc.latents, parity, mc.decoder_width)
 
 
 class _Heads(nn.Module):
@@ -201,12 +199,7 @@ class _MirrorLinear(nn.Module):
 
 
 class _Conv4Decoder(nn.Module):
-    """`film`: the first `film` latents (the tied ones) also scale and shift every feature map of the
-    decoder, channel by channel (FiLM, Perez et al. 2018; `model.film`), where otherwise they reach the
-    pictures only through the two dense layers, mixed with every intrinsic latent. Starts as the plain
-    decoder (the modulations are initialised to zero)."""
-
-    def __init__(self, size: int, channels: int, latents: int, width: int = 1, film: int = 0):
+    def __init__(self, size: int, channels: int, latents: int, width: int = 1):
         super().__init__()
         sizes = _conv4_sizes(size)
         chans = (channels,) + tuple(width * c for c in CONV4_CHANNELS[: len(sizes) - 1])
@@ -223,29 +216,9 @@ class _Conv4Decoder(nn.Module):
             if i < len(steps) - 1:
                 layers.append(nn.ReLU(inplace=True))
         self.body = nn.Sequential(*layers)
-        self.film = film
-        # one (scale, shift) per channel of the 4x4 map and of every upsampled map but the image
-        modulated = [m for m in layers if isinstance(m, nn.Unflatten)] + [
-            m for m in layers if isinstance(m, nn.ConvTranspose2d)][:-1]
-        self.films = nn.ModuleList()
-        if film:
-            for m in modulated:
-                linear = nn.Linear(film, 2 * (m.out_channels if isinstance(m, nn.ConvTranspose2d) else self.shape[0]))
-                nn.init.zeros_(linear.weight)
-                nn.init.zeros_(linear.bias)
-                self.films.append(linear)
-        self._modulated = {id(m) for m in modulated}
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if not self.film:
-            return self.body(z)
-        h, k, tied = z, 0, z[:, : self.film]
-        for layer in self.body:
-            h = layer(h)
-            if id(layer) in self._modulated:
-                scale, shift = self.films[k](tied).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
-                h, k = h * (1 + scale) + shift, k + 1
-        return h
+        return self.body(z)
 
 
 # ------------------------------------------------------------------------------------ paper

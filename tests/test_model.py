@@ -341,13 +341,11 @@ def test_checkpoints_store_later_model_keys_only_when_set():
                          owned={"azimuth": [0], "elevation": [1], "light": [2]}, step=1, config=config)
 
     plain = meta(ModelConfig(latents=8)).to_dict()["config"]
-    assert not {"likelihood", "sigma", "decoder_width", "film"} & set(plain)  # an older checkpoint reads the same
+    assert not {"likelihood", "sigma", "decoder_width"} & set(plain)  # an older checkpoint reads the same
     assert ModelMeta.from_dict(meta(ModelConfig(latents=8)).to_dict()).config == ModelConfig(latents=8)
     wide = ModelConfig(latents=8, decoder_width=2, likelihood="calibrated")
     stored = meta(wide).to_dict()
     assert stored["config"]["decoder_width"] == 2 and ModelMeta.from_dict(stored).config == wide
-    film = ModelConfig(latents=8, film=True)
-    assert ModelMeta.from_dict(meta(film).to_dict()).config == film
 
 
 def test_encoder_views_move_and_scale_the_input_and_leave_the_target():
@@ -385,27 +383,3 @@ def test_encoder_views_move_and_scale_the_input_and_leave_the_target():
         mu, logvar = model.encode(other)
         want = reconstruction(model.decode(reparameterise(mu, logvar, eps)), xb)
     assert torch.allclose(vae_step(model, xb, mc, TrainConfig(), eps, view=other).recon, want)
-
-
-def test_film_decoder_starts_as_the_plain_one_and_lets_the_tied_latents_modulate_it():
-    from config import ConfigError
-
-    assert ModelConfig().film is False and load_params(ROOT / "profiles" / "paper.yaml").model.film is False
-    mc = ModelConfig(arch="conv4", latents=L, owned=OWNED, mirror=False, film=True)
-    torch.manual_seed(0)
-    model, plain = from_config(mc, 32, 1), from_config(dataclasses.replace(mc, film=False), 32, 1)
-    films = {k: v for k, v in model.state_dict().items() if k.startswith("decoder.films")}
-    assert films and set(model.state_dict()) - set(films) == set(plain.state_dict())
-    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k not in films})
-    z = torch.randn(6, L)
-    assert torch.equal(model.decode(z), plain.decode(z))  # zero-initialised: the plain decoder
-    tied = sum(OWNED.values())
-    assert all(m.in_features == tied for m in model.decoder.films)
-    with torch.no_grad():
-        for m in model.decoder.films:
-            m.weight.normal_()
-    moved = z.clone()
-    moved[:, :tied] += 1.0
-    assert not torch.allclose(model.decode(moved), plain.decode(moved))  # the tied latents now modulate
-    with pytest.raises(ConfigError, match="^model.film: applies to the conv4 network only"):
-        ModelConfig(arch="paper", film=True).check("model")
